@@ -1,0 +1,173 @@
+"""`director` command line: run, validate, schema, tree."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+from director.errors import DirectorError, ShowErrors
+
+log = logging.getLogger("director")
+
+
+class _ShowTimeFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.clock = None
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = f"{self.clock.now():8.2f}s" if self.clock is not None else "   -    "
+        name = record.name.removeprefix("director.").removeprefix("director")
+        where = f" {name}" if name else ""
+        text = f"{stamp} {record.levelname.lower():7}{where}: {record.getMessage()}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+def _setup_logging(level: str) -> _ShowTimeFormatter:
+    handler = logging.StreamHandler(sys.stderr)
+    formatter = _ShowTimeFormatter()
+    handler.setFormatter(formatter)
+    root = logging.getLogger("director")
+    root.handlers[:] = [handler]
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    root.propagate = False
+    return formatter
+
+
+def _print_errors(exc: ShowErrors) -> None:
+    for error in exc.errors:
+        print(error.render(), file=sys.stderr)
+    count = len(exc.errors)
+    print(f"{count} problem{'s' if count != 1 else ''} found", file=sys.stderr)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from director.showfile import load_show
+
+    status = 0
+    for path in args.shows:
+        try:
+            show = load_show(path)
+        except ShowErrors as exc:
+            _print_errors(exc)
+            status = 2
+            continue
+        nodes = len(show.tree.walk()) if show.tree else 0
+        print(f"{path}: ok ({nodes} nodes, {len(show.segments)} segments, "
+              f"{len(show.files) - 1} subtree files)")
+    return status
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from director.schema import show_schema
+
+    print(json.dumps(show_schema(), ensure_ascii=False, indent=1))
+    return 0
+
+
+def cmd_tree(args: argparse.Namespace) -> int:
+    from director.showfile import load_show
+
+    try:
+        show = load_show(args.show)
+    except ShowErrors as exc:
+        _print_errors(exc)
+        return 2
+    for node in show.tree.walk():
+        depth = node.path.count("/")
+        print(f"{'  ' * depth}{node.kind}: {node.name}    [{node.place}]")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from director.engine import Director, default_state_dir
+    from director.report import write_report
+    from director.showfile import load_show
+
+    formatter = _setup_logging(args.log_level)
+    try:
+        show = load_show(args.show)
+    except ShowErrors as exc:
+        _print_errors(exc)
+        return 2
+    if args.speed <= 0:
+        print("director: --speed must be greater than 0", file=sys.stderr)
+        return 2
+    events = Path(args.events) if args.events else None
+    if events is not None and not events.is_file():
+        print(f"director: events file not found: {events}", file=sys.stderr)
+        return 2
+    state = Path(args.state) if args.state else default_state_dir(Path(args.show))
+    director = Director(show, state_dir=state, speed=args.speed, events_file=events,
+                        reload=not args.no_reload)
+    formatter.clock = director.clock  # type: ignore[assignment]
+    log.info("show '%s' (run %d, state %s)%s", show.name, director.run_number, state,
+             "" if args.speed == 1 else f" at {args.speed:g}x")
+    if not args.headless:
+        log.info("no renderer window in this build yet: running headless")
+    try:
+        asyncio.run(director.run(duration=args.duration))
+    except KeyboardInterrupt:
+        pass
+    report = director.report()
+    if args.report:
+        write_report(report, Path(args.report))
+        log.info("report written to %s", args.report)
+    outcomes = report["outcomes"]
+    log.info("%d ticks, tick p99 %.3f ms, lateness p99 %.2f ms; events: %s",
+             report["ticks"]["count"], report["ticks"]["cost_ms"]["p99"],
+             report["ticks"]["lateness_ms"]["p99"],
+             ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())) or "none")
+    director.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="director", description="A show director for AI VTubers.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a show")
+    run.add_argument("show", help="show file (YAML)")
+    run.add_argument("--headless", action="store_true", help="open no window and no audio device")
+    run.add_argument("--duration", type=float, default=None,
+                     help="stop after this many seconds of show time")
+    run.add_argument("--events", help="replace the show's listeners with a sim JSONL file")
+    run.add_argument("--speed", type=float, default=1.0,
+                     help="replay faster than real time on the simulated clock (e.g. 20)")
+    run.add_argument("--state", help="state folder holding the ledger (default: per show, under "
+                     "the user's data dir)")
+    run.add_argument("--report", help="write a JSON run report here at exit")
+    run.add_argument("--no-reload", action="store_true", help="do not reload the show on edits")
+    run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    run.set_defaults(func=cmd_run)
+
+    validate = sub.add_parser("validate", help="check shows without running them")
+    validate.add_argument("shows", nargs="+")
+    validate.set_defaults(func=cmd_validate)
+
+    schema = sub.add_parser("schema", help="print the JSON Schema of show files")
+    schema.set_defaults(func=cmd_schema)
+
+    tree = sub.add_parser("tree", help="print a show's tree with node paths and places")
+    tree.add_argument("show")
+    tree.set_defaults(func=cmd_tree)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except DirectorError as exc:
+        print(f"director: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

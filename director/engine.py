@@ -1,0 +1,336 @@
+"""The director: takes events in, keeps the blackboard fresh, ticks the tree at 30 Hz.
+
+One asyncio loop runs the listeners and the tick timer. Each tick:
+
+1. (simulated clock) advance show time one period and let woken listeners emit;
+2. `refresh()` writes the built-in blackboard keys from the queues;
+3. `tree.tick()` (timed: the report's tick cost);
+4. detached work is polled, segment interruptions get the path of the node that took over, the
+   ledger's run clock is saved about once a second, and the show file is checked for edits.
+
+Ticks are scheduled on absolute times (start + n × period), so one late tick does not push the
+rest back; lateness is measured against that schedule. With `speed` > 1 the show clock is a
+`SimClock` moved one period per tick and ticks are paced at period / speed of real time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+import signal
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+import py_trees
+from py_trees.common import Status
+
+from director.blackboard import Blackboard
+from director.builder import build_tree, path_of
+from director.chat import ChatPool
+from director.clock import Clock, RealClock, SimClock
+from director.context import CrowdQueue, ShowContext
+from director.errors import ShowErrors
+from director.events import Event
+from director.gifts import GiftQueue
+from director.ledger import Ledger
+from director.listeners.base import Listener
+from director.listeners.sim import SimListener
+from director.reload import Swap, apply_swaps, plan_swaps
+from director.report import build_report
+from director.segments import SegmentBook
+from director.services.avatar import Avatar
+from director.services.dialogue import TemplateResponder
+from director.services.obs import OfflineObs
+from director.services.stage import Stage
+from director.services.voice import SubtitlesVoice
+from director.showfile import Show, load_show
+from director.stats import LatencyStats
+
+log = logging.getLogger("director")
+
+TICK_HZ = 30.0
+GIFT_KINDS = frozenset({"gift", "membership"})
+CHAT_KINDS = frozenset({"chat", "super_chat", "speech"})
+CROWD_KINDS = frozenset({"follow", "enter", "like"})
+
+
+def default_state_dir(show_path: Path) -> Path:
+    """A per-show folder under the user's data dir, stable for the same show file."""
+    digest = hashlib.blake2b(str(show_path.resolve()).encode(), digest_size=4).hexdigest()
+    return Path(platformdirs.user_data_dir("director")) / "shows" / f"{show_path.stem}-{digest}"
+
+
+class Director:
+    """One show running on one state directory."""
+
+    def __init__(self, show: Show, *, state_dir: Path, speed: float = 1.0,
+                 events_file: Path | None = None, seed: int = 7,
+                 listeners: list[Listener] | None = None, reload: bool = True) -> None:
+        self.show = show
+        self.speed = speed
+        self.period = 1.0 / TICK_HZ
+        self.ledger = Ledger.open(state_dir)
+        self.run_number, offset = self.ledger.start_run(show.name)
+        self.offset = offset
+        self.clock: Clock = RealClock(offset=offset) if speed == 1.0 else SimClock(offset=offset)
+        self.rng = random.Random(seed + self.run_number)
+        self.bb = Blackboard(show.keys)
+        self.stage = Stage(
+            voice=SubtitlesVoice(clock=self.clock, ledger=self.ledger, rate=show.voice["rate"]),
+            dialogue=TemplateResponder(show.persona, self.rng), avatar=Avatar(), obs=OfflineObs())
+        self.ctx = ShowContext(
+            show=show, clock=self.clock, bb=self.bb, ledger=self.ledger, stage=self.stage,
+            gifts=GiftQueue(show.gifts, show.tier_of), chat=ChatPool(show.chat),
+            crowd=CrowdQueue(), segments=SegmentBook(show.segments, self.ledger), rng=self.rng)
+        self.root = build_tree(show.tree, self.ctx)
+        self.swaps: list[Swap] = []
+        self.reload_enabled = reload
+        self._mtimes = self._file_times()
+        self._last_reload_check = time.perf_counter()
+        self.tick_cost = LatencyStats()
+        self.lateness = LatencyStats()
+        self.reaction = {"gift": LatencyStats(), "chat": LatencyStats()}
+        self.ticks = 0
+        self.faults = 0
+        self.stopping = False
+        self.started_real = 0.0
+        self.run_seconds = 0.0
+        self.listeners = listeners if listeners is not None else self._listeners(events_file)
+        requeued = self.ledger.unfinished()
+        for event in requeued:
+            self._route(event, event.received)
+        if requeued:
+            log.info("resumed run %d at %.1f s: %d events from before the restart still to "
+                     "handle", self.run_number, offset, len(requeued))
+
+    # -- set-up ---------------------------------------------------------------------------------
+    def _listeners(self, events_file: Path | None) -> list[Listener]:
+        if events_file is not None:
+            return [SimListener(events_file, clock=self.clock, money=self.show.money)]
+        out: list[Listener] = []
+        for plat in self.show.platforms:
+            if plat["kind"] == "sim":
+                out.append(SimListener(Path(plat["events"]), clock=self.clock,
+                                       platform=plat["platform"], money=self.show.money))
+        return out
+
+    def _file_times(self) -> dict[Path, float]:
+        times = {}
+        for path in self.show.files:
+            try:
+                times[path] = path.stat().st_mtime
+            except OSError:
+                times[path] = 0.0
+        return times
+
+    # -- intake ---------------------------------------------------------------------------------
+    def ingest(self, event: Event) -> bool:
+        """Store an event in the ledger (durably) and queue it. False for a duplicate."""
+        now = self.clock.now()
+        if event.received != now:
+            event = replace(event, received=now)
+        if not self.ledger.record(event):
+            return False
+        self._route(event, now)
+        return True
+
+    def _route(self, event: Event, now: float) -> None:
+        ctx = self.ctx
+        kind = event.kind
+        self.bb.values["viewers.last"] = event.viewer.name
+        if kind in GIFT_KINDS:
+            ctx.gifts.add(event, now)
+        elif kind in CHAT_KINDS:
+            for settled, outcome, reason in ctx.chat.add(event, now):
+                ctx.settle([(settled, outcome)], "chat screen", reason)
+        elif kind in CROWD_KINDS:
+            pushed = ctx.crowd.add(event)
+            if pushed:
+                ctx.settle([(e, "skipped") for e in pushed], "crowd", "acknowledged in bulk")
+
+    # -- ticking --------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Write the built-in blackboard keys from the queues."""
+        ctx, v = self.ctx, self.bb.values
+        now = self.clock.now()
+        expired = ctx.chat.expire(now)
+        if expired:
+            for event, outcome, reason in expired:
+                ctx.settle([(event, outcome)], "chat screen", reason)
+        ready, top, tiers = ctx.gifts.summary(now)
+        speech, supers, rest, chat_ready = ctx.chat.counts(now)
+        book = ctx.segments
+        active = book.active()
+        due = book.due(now)
+        rules = (active or due).interrupts if (active or due) else self.show.interrupts
+        ctx.interrupts = rules
+        urgent = sum(1 for t in tiers if t >= rules["gift_tier"])
+        if rules["super_chat"]:
+            urgent += supers
+        if rules["speech"]:
+            urgent += speech
+        voice = ctx.stage.voice
+        v["show.time_s"] = now
+        v["gifts.pending"] = ready
+        v["gifts.waiting"] = len(ctx.gifts)
+        v["gifts.top_tier"] = top
+        v["urgent.pending"] = urgent
+        v["superchats.pending"] = supers
+        v["speech.pending"] = speech
+        v["chat.pending"] = rest
+        v["chat.ready"] = chat_ready
+        v["crowd.pending"] = len(ctx.crowd)
+        v["segment.due"] = due.name if due else ""
+        v["segment.active"] = active.name if active else ""
+        v["segment.remaining_s"] = book.remaining(active) if active else 0.0
+        v["speech.busy"] = voice.busy
+        v["idle.silence_s"] = voice.silence(now)
+
+    def tick(self) -> float:
+        """One tick: refresh, tick the tree, settle. Returns the tree tick's cost in seconds."""
+        self.refresh()
+        ctx = self.ctx
+        ctx.reactions.clear()
+        t0 = time.perf_counter()
+        try:
+            self.root.tick_once()
+        except Exception:  # a faulty node must not stop the show: reset the tree and go on
+            self.faults += 1
+            if self.faults <= 5 or self.faults % 100 == 0:
+                log.exception("a tree node failed (fault %d); the tree restarts from the top",
+                              self.faults)
+            try:
+                self.root.stop(Status.INVALID)
+            except Exception:
+                self.root = build_tree(self.show.tree, ctx)
+        cost = time.perf_counter() - t0
+        self.ticks += 1
+        self.tick_cost.add(cost)
+        for kind, latency in ctx.reactions:
+            self.reaction["gift" if kind in GIFT_KINDS else "chat"].add(latency)
+        self.stage.poll()
+        self._name_interrupters()
+        if self.swaps:
+            self.root, self.swaps = apply_swaps(self.root, self.swaps, ctx)
+        if self.ticks % int(TICK_HZ) == 0:
+            self.ledger.heartbeat(self.clock.now())
+        return cost
+
+    def _name_interrupters(self) -> None:
+        for row in self.ctx.segments.rows.values():
+            if row.interruptions and row.interruptions[-1]["by"] is None:
+                tip = self.root.tip()
+                by = path_of(tip)
+                if by is None or tip is None or tip.status == Status.INVALID:
+                    continue
+                row.interruptions[-1]["by"] = by
+                self.ctx.segments.save(row.name)
+
+    def tree_status(self) -> str:
+        return py_trees.display.unicode_tree(self.root, show_status=True)
+
+    # -- hot reload -----------------------------------------------------------------------------
+    def check_reload(self) -> bool:
+        """Reload the show if one of its files changed. True when a new show was applied."""
+        times = self._file_times()
+        if times == self._mtimes:
+            return False
+        self._mtimes = times
+        try:
+            new = load_show(self.show.path)
+        except ShowErrors as exc:
+            log.error("%s changed but is not valid; the show keeps running as it was:\n%s",
+                      self.show.path, exc)
+            return False
+        self.apply_show(new)
+        return True
+
+    def apply_show(self, new: Show) -> None:
+        ctx = self.ctx
+        self.show = ctx.show = new
+        ctx.gifts.configure(new.gifts, new.tier_of)
+        ctx.chat.configure(new.chat)
+        ctx.segments.configure(new.segments)
+        self.bb.declare(new.keys)
+        self.swaps = plan_swaps(self.root, new.tree) if new.tree is not None else []
+        self.root, self.swaps = apply_swaps(self.root, self.swaps, ctx)
+        self._mtimes = self._file_times()
+        log.info("reloaded %s%s", new.path,
+                 f" ({len(self.swaps)} changed node(s) wait until they stop running)"
+                 if self.swaps else "")
+
+    # -- running --------------------------------------------------------------------------------
+    async def run(self, *, duration: float | None = None) -> None:
+        """Tick until `stop()`, or until `duration` seconds of show time in this run."""
+        loop = asyncio.get_running_loop()
+        tasks = [asyncio.create_task(self._listen(listener)) for listener in self.listeners]
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self.stop)
+            except (NotImplementedError, RuntimeError):
+                pass
+        sim = isinstance(self.clock, SimClock)
+        pace = self.period / self.speed if sim else self.period
+        end = None if duration is None else self.offset + duration
+        self.started_real = time.perf_counter()
+        try:
+            n = 0
+            while not self.stopping:
+                n += 1
+                scheduled = self.started_real + n * pace
+                delay = scheduled - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                else:
+                    await asyncio.sleep(0)
+                self.lateness.add(max(0.0, time.perf_counter() - scheduled))
+                if sim:
+                    assert isinstance(self.clock, SimClock)
+                    self.clock.advance(self.period)
+                    await asyncio.sleep(0)  # woken listeners emit their due events
+                    await asyncio.sleep(0)
+                self.tick()
+                if end is not None and self.clock.now() >= end:
+                    break
+                if self.reload_enabled and time.perf_counter() - self._last_reload_check >= 1.0:
+                    self._last_reload_check = time.perf_counter()
+                    self.check_reload()
+        finally:
+            self.run_seconds = time.perf_counter() - self.started_real
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    loop.remove_signal_handler(sig)
+                except (NotImplementedError, RuntimeError):
+                    pass
+            self.ledger.end_run(self.clock.now())
+
+    async def _listen(self, listener: Listener) -> None:
+        try:
+            await listener.run(self.ingest)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a listener must never stop the show
+            log.exception("listener %s failed; the show goes on without it", listener.name)
+
+    def stop(self) -> None:
+        self.stopping = True
+
+    def report(self) -> dict[str, Any]:
+        show_seconds = self.clock.now() - self.offset
+        return build_report(
+            show=self.show.name, ledger=self.ledger, duration_s=self.clock.now(),
+            ticks=self.ticks, tick_cost=self.tick_cost, lateness=self.lateness,
+            run_seconds=show_seconds,
+            extra={"run": self.run_number, "reaction_ms": {
+                k: v.summary_ms() for k, v in self.reaction.items()}})
+
+    def close(self) -> None:
+        self.ledger.close()

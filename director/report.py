@@ -1,0 +1,70 @@
+"""The run report: what happened to every event, segment and line, from the ledger.
+
+Built from the ledger rather than from memory, so it covers every run on the same state (events
+handled before a crash included) and costs the show nothing while it runs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from director.ledger import Ledger
+from director.stats import LatencyStats
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def build_report(*, show: str, ledger: Ledger, duration_s: float, ticks: int,
+                 tick_cost: LatencyStats, lateness: LatencyStats, run_seconds: float,
+                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    events = []
+    for row in ledger.event_rows():
+        events.append({
+            "msg_id": row["msg_id"], "kind": row["kind"], "platform": row["platform"],
+            "viewer": row["viewer"], "received_s": _r(row["received_s"]),
+            "reacted_s": _r(row["reacted_s"]), "done_s": _r(row["done_s"]),
+            "outcome": row["outcome"] or "pending", "by": row["by"], "run": row["run"],
+            **({"detail": row["detail"]} if row["detail"] else {}),
+        })
+    segments = []
+    for row in sorted(ledger.load_segments().values(), key=lambda r: r.start_s or 0.0):
+        if row.start_s is None:
+            continue
+        segments.append({
+            "name": row.name, "start_s": _r(row.start_s), "end_s": _r(row.end_s),
+            "elapsed_s": _r(row.elapsed_s),
+            "interrupted": [{"at_s": _r(i["at_s"]), "resumed_s": _r(i["resumed_s"]),
+                             "by": i["by"]} for i in row.interruptions],
+        })
+    speech = [{"start_s": _r(s["start_s"]), "end_s": _r(s["end_s"]), "text": s["text"],
+               "voice": s["voice"], "reason": s["reason"], "run": s["run"]}
+              for s in ledger.speech_rows()]
+    report: dict[str, Any] = {
+        "show": show,
+        "duration_s": round(duration_s, 3),
+        "runs": ledger.runs(),
+        "ticks": {
+            "count": ticks,
+            "rate_hz": round(ticks / run_seconds, 3) if run_seconds > 0 else 0.0,
+            "cost_ms": tick_cost.summary_ms(),
+            "lateness_ms": lateness.summary_ms(),
+        },
+        "outcomes": ledger.outcome_counts(),
+        "events": events,
+        "segments": segments,
+        "speech": speech,
+    }
+    if extra:
+        report.update(extra)
+    return report
+
+
+def write_report(report: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+    tmp.replace(path)

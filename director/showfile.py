@@ -1,0 +1,410 @@
+"""The show file: sections, their rules, and the typed `Show` a run works from.
+
+`load_show(path)` reads the YAML, checks every section against the specs below, loads the tree
+(with its `trees/` includes) and raises `ShowErrors` listing every problem with its place. The same
+specs produce `director schema`. Defaults here are what a streamer gets by leaving a section out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from director.blackboard import BUILTIN_KEYS, KEY_TYPES, KeyDecl
+from director.errors import MissingFile, Place, ShowErrors, ShowLoadError
+from director.events import Money
+from director.spec import (
+    AnyValue, Bool, Checker, Choice, Duration, Field, Int, ListOf, MapOf, Number, Record, Spec, Str,
+    Template,
+)
+from director.yamlsource import YMap, read_yaml
+
+LANG = r"[a-z]{2}(-[A-Za-z]{2,4})?"
+GIFT_FIELDS = ("viewer", "gift", "count", "value", "currency", "tier", "name")
+MEMBER_FIELDS = ("viewer", "level", "months", "value", "currency", "name")
+AGG_FIELDS = ("names", "others", "gift", "count", "value", "currency", "name")
+REPLY_FIELDS = ("viewer", "text", "topic", "name", "value", "currency")
+IDLE_FIELDS = ("topic", "name")
+CROWD_FIELDS = ("names", "others", "count", "name")
+
+
+def lines_spec(names: tuple[str, ...]) -> Spec:
+    """Lines per language: {zh: [...], en: [...]}, each a template."""
+    return MapOf(ListOf(Template(names), min_items=1, scalar_ok=True), key_pattern=LANG)
+
+
+TIER = Record({
+    "name": Field(Str(non_empty=True), "what the streamer calls this tier", required=True),
+    "min": Field(Number(minimum=0), "lowest gift value (show currency) in this tier", required=True),
+    "lines": Field(lines_spec(GIFT_FIELDS), "thank-you lines per language", required=True),
+    "expression": Field(Str(), "avatar expression while thanking", default="happy"),
+    "motion": Field(Str(), "avatar motion while thanking", default=""),
+    "effect": Field(Str(), "effect name sent to OBS (issue: OBS control)", default=""),
+}, doc="one gift tier")
+
+GIFTS = Record({
+    "tiers": Field(ListOf(TIER, min_items=1), "gift tiers, lowest first", default=None),
+    "combo_window_s": Field(Duration(), "same viewer + same gift within this window = one thanks",
+                            default=3.0),
+    "aggregate_max_tier": Field(Int(minimum=0), "tiers up to this one are aggregated in a storm",
+                                default=1),
+    "aggregate_after": Field(Int(minimum=1), "aggregate small thanks when more than this many wait",
+                             default=4),
+    "aggregate_names": Field(Int(minimum=1), "names said aloud in an aggregated thanks", default=2),
+    "aggregate_lines": Field(lines_spec(AGG_FIELDS), "lines for aggregated thanks", default=None),
+    "membership_lines": Field(lines_spec(MEMBER_FIELDS), "lines for new and renewed members",
+                              default=None),
+    "priority": Field(ListOf(Choice("tier", "level", "combo", "value")),
+                      "order in which waiting thanks are said", default=["tier", "level", "combo"]),
+}, doc="gift reactions")
+
+CHAT = Record({
+    "reply_interval_s": Field(Duration(), "at most one chat reply every N seconds", default=8.0),
+    "max_age_s": Field(Duration(minimum=1), "chat older than this is skipped, not answered",
+                       default=90.0),
+    "max_length": Field(Int(minimum=1), "longer messages are moderated (never spoken)", default=120),
+    "banned_words": Field(ListOf(Str(non_empty=True)), "words (zh/en) that moderate a message or "
+                          "username", default=[]),
+    "duplicate_window_s": Field(Duration(), "the same text again within this window is skipped",
+                                default=60.0),
+    "spam_per_viewer": Field(Int(minimum=1), "messages per viewer per spam window before skipping",
+                             default=4),
+    "spam_window_s": Field(Duration(minimum=1), "spam window", default=30.0),
+    "pool_size": Field(Int(minimum=1), "most chat messages kept as reply candidates", default=200),
+}, doc="chat selection and moderation")
+
+INTERRUPTS = Record({
+    "gift_tier": Field(Int(minimum=1), "gifts of this tier or above may interrupt", default=3),
+    "super_chat": Field(Bool(), "super chats may interrupt", default=True),
+    "speech": Field(Bool(), "the operator's voice may interrupt", default=True),
+}, doc="what may interrupt a segment")
+
+TRIGGER = Record({
+    "sound": Field(Str(non_empty=True), "trigger sound name (tapping, brushing, ...)",
+                   required=True),
+    "every_s": Field(Duration(minimum=0.5), "play it every N seconds of segment time",
+                     default=20.0),
+    "gain": Field(Number(minimum=0, maximum=2), "loudness (1 = as recorded)", default=1.0),
+    "pan": Field(Number(minimum=-1, maximum=1), "-1 left .. 1 right", default=0.0),
+}, short="sound")
+
+SEGMENT = Record({
+    "name": Field(Str(non_empty=True), "segment name (shown in the report and viewer)",
+                  required=True),
+    "kind": Field(Str(non_empty=True), "segment kind (selects the OBS scene mapping)",
+                  default="asmr"),
+    "at": Field(Duration(), "show time when the segment becomes due", required=True),
+    "duration": Field(Duration(minimum=1), "how long the segment runs", required=True),
+    "lines": Field(ListOf(Template(IDLE_FIELDS)), "whispered lines, in order", default=[]),
+    "triggers": Field(ListOf(TRIGGER), "trigger sounds on a schedule", default=[]),
+    "ambience": Field(Str(), "ambience bed under the segment", default=""),
+    "scene": Field(Str(), "OBS scene during the segment", default=""),
+    "emotion": Field(Str(), "voice emotion for the lines", default="whisper"),
+    "interruptible_by": Field(INTERRUPTS, "overrides the show's interrupts during this segment",
+                              default=None),
+})
+
+PERSONA = Record({
+    "name": Field(Str(non_empty=True), "the avatar's name", required=True),
+    "description": Field(Str(), "who the avatar is", default=""),
+    "topics": Field(ListOf(Str(non_empty=True)), "topics for self-talk", default=[]),
+    "languages": Field(ListOf(Str(pattern=LANG), min_items=1), "languages the avatar speaks",
+                       default=["en"]),
+    "replies": Field(Record({
+        "chat": Field(lines_spec(REPLY_FIELDS), "template replies to chat", default=None),
+        "question": Field(lines_spec(REPLY_FIELDS), "template replies to questions", default=None),
+        "super_chat": Field(lines_spec(REPLY_FIELDS), "replies to super chats", default=None),
+        "speech": Field(lines_spec(REPLY_FIELDS), "replies to the operator", default=None),
+    }), "template responder lines (used until a dialogue model is configured)", default=None),
+    "self_talk": Field(lines_spec(IDLE_FIELDS), "self-talk lines after a silence", default=None),
+    "crowd": Field(Record({
+        "follow": Field(lines_spec(CROWD_FIELDS), "welcome new followers", default=None),
+        "enter": Field(lines_spec(CROWD_FIELDS), "greet viewers who came in", default=None),
+        "like": Field(lines_spec(CROWD_FIELDS), "thank for likes", default=None),
+    }), "lines for follows, entries and likes", default=None),
+}, doc="who the avatar is")
+
+IDLE = Record({
+    "silence_s": Field(Duration(minimum=1), "self-talk after this much silence", default=45.0),
+    "look_every_s": Field(Duration(minimum=0.5), "glance around every N seconds", default=6.0),
+    "motions": Field(ListOf(Str(non_empty=True)), "idle motions to cycle through",
+                     default=["breathe", "sway", "look_around"]),
+    "crowd_every_s": Field(Duration(minimum=1), "acknowledge follows/likes at most this often",
+                           default=20.0),
+})
+
+VOICE = Record({
+    "engine": Field(Choice("subtitles"), "voice engine; 'subtitles' writes lines with real timing",
+                    default="subtitles"),
+    "rate": Field(Number(minimum=0.25, maximum=4), "speaking-rate factor", default=1.0),
+}, short="engine", doc="the voice")
+
+AVATAR = Record({
+    "model": Field(Str(non_empty=True), "'builtin' or a Live2D model file", default="builtin"),
+}, short="model")
+
+PLATFORM = Record({
+    "kind": Field(Choice("sim"), "listener kind", required=True),
+    "events": Field(Str(non_empty=True), "sim: JSONL events file (relative to the show)"),
+    "platform": Field(Str(non_empty=True), "sim: platform name the events claim", default="sim"),
+}, doc="one listener")
+
+OBS = Record({
+    "enabled": Field(Bool(), "drive OBS over obs-websocket", default=False),
+    "host": Field(Str(), "obs-websocket host", default="127.0.0.1"),
+    "port": Field(Int(minimum=1, maximum=65535), "obs-websocket port", default=4455),
+    "password_env": Field(Str(), "environment variable holding the password",
+                          default="DIRECTOR_OBS_PASSWORD"),
+    "scenes": Field(MapOf(Str()), "scene per segment kind (default, asmr, ...)", default={}),
+    "subtitles": Field(Str(), "text source for subtitles", default=""),
+})
+
+CURRENCY = Record({
+    "base": Field(Str(pattern=r"[A-Z]{3}"), "the show's currency", default="CNY"),
+    "rates": Field(MapOf(Number(minimum=0), key_pattern=r"[A-Z]{3}"),
+                   "1 unit of KEY = value units of base", default={}),
+}, short="base")
+
+KEY = Record({
+    "type": Field(Choice(*KEY_TYPES), "value type", required=True),
+    "default": Field(AnyValue(), "initial value"),
+    "doc": Field(Str(), "what the key means", default=""),
+})
+
+SHOW_FIELDS: dict[str, Field] = {
+    "name": Field(Str(non_empty=True), "the show's title", required=True),
+    "description": Field(Str(), "what the show is", default=""),
+    "persona": Field(PERSONA, "who the avatar is", required=True),
+    "voice": Field(VOICE, "how lines are spoken", default=None),
+    "avatar": Field(AVATAR, "the avatar model", default=None),
+    "platforms": Field(ListOf(PLATFORM), "listeners that feed events", default=[]),
+    "obs": Field(OBS, "OBS control", default=None),
+    "currency": Field(CURRENCY, "the currency gift values are counted in", default=None),
+    "gifts": Field(GIFTS, "gift tiers and reactions", default=None),
+    "chat": Field(CHAT, "chat selection and moderation", default=None),
+    "interrupts": Field(INTERRUPTS, "what may interrupt a segment", default=None),
+    "segments": Field(ListOf(SEGMENT), "scheduled segments", default=[]),
+    "idle": Field(IDLE, "idle performance", default=None),
+    "blackboard": Field(MapOf(KEY, key_pattern=r"[a-z_][a-z0-9_]*(\.[a-z0-9_]+)*"),
+                        "the show's own blackboard keys", default={}),
+    "tree": Field(AnyValue(), "the behaviour tree (see node kinds)", required=True),
+}
+SHOW = Record(SHOW_FIELDS, doc="a director show")
+
+
+DEFAULT_TIERS: list[dict[str, Any]] = [
+    {"name": "small", "min": 0.0, "expression": "happy", "motion": "nod", "effect": "",
+     "lines": {"zh": ["谢谢{viewer}的{count}个{gift}！"],
+               "en": ["Thank you {viewer} for the {count} {gift}!"]}},
+    {"name": "medium", "min": 1.0, "expression": "happy", "motion": "wave", "effect": "sparkle",
+     "lines": {"zh": ["哇，谢谢{viewer}送的{count}个{gift}，好开心！"],
+               "en": ["Wow, thank you {viewer} for {count} {gift}!"]}},
+    {"name": "large", "min": 10.0, "expression": "excited", "motion": "cheer", "effect": "hearts",
+     "lines": {"zh": ["天哪！{viewer}送了{count}个{gift}！太感谢了！"],
+               "en": ["Oh my! {viewer}, {count} {gift}! Thank you so much!"]}},
+    {"name": "huge", "min": 100.0, "expression": "excited", "motion": "jump", "effect": "fireworks",
+     "lines": {"zh": ["{viewer}！！{count}个{gift}！我要哭了，真的太谢谢你了！"],
+               "en": ["{viewer}!! {count} {gift}! I can't believe it, thank you!"]}},
+]
+DEFAULT_AGGREGATE = {"zh": ["谢谢{names}等{others}位送的{gift}！"],
+                     "en": ["Thank you {names} and {others} others for the {gift}!"]}
+DEFAULT_MEMBERSHIP = {"zh": ["谢谢{viewer}的{months}个月会员支持！欢迎欢迎！"],
+                      "en": ["{viewer}, thank you for the membership! Welcome to the club!"]}
+DEFAULT_REPLIES = {
+    "chat": {"zh": ["{viewer}说“{text}”，嗯嗯，我在听哦。"],
+             "en": ["{viewer} says: {text}. I hear you!"]},
+    "question": {"zh": ["{viewer}问“{text}”……让我想一想哦。"],
+                 "en": ["{viewer} asks: {text}. Hmm, let me think about that."]},
+    "super_chat": {"zh": ["谢谢{viewer}的醒目留言！“{text}”"],
+                   "en": ["Thank you for the super chat, {viewer}! {text}"]},
+    "speech": {"zh": ["好的，收到。"], "en": ["Got it."]},
+}
+DEFAULT_SELF_TALK = {"zh": ["说起来，{topic}真的很有意思呢。"],
+                     "en": ["You know, I've been thinking about {topic}."]}
+DEFAULT_CROWD = {
+    "follow": {"zh": ["欢迎{names}关注！"], "en": ["Welcome, {names}! Thanks for the follow!"]},
+    "enter": {"zh": ["欢迎{names}来到直播间～"], "en": ["Hi {names}, welcome in!"]},
+    "like": {"zh": ["谢谢大家的{count}个赞！"], "en": ["Thanks for the {count} likes, everyone!"]},
+}
+
+
+@dataclass
+class Segment:
+    name: str
+    kind: str
+    at: float
+    duration: float
+    lines: list[str]
+    triggers: list[dict[str, Any]]
+    ambience: str
+    scene: str
+    emotion: str
+    interrupts: dict[str, Any]
+
+
+@dataclass
+class Show:
+    """A loaded, valid show."""
+
+    path: Path
+    name: str
+    description: str
+    persona: dict[str, Any]
+    voice: dict[str, Any]
+    avatar: dict[str, Any]
+    platforms: list[dict[str, Any]]
+    obs: dict[str, Any]
+    money: Money
+    gifts: dict[str, Any]
+    chat: dict[str, Any]
+    interrupts: dict[str, Any]
+    segments: list[Segment]
+    idle: dict[str, Any]
+    keys: dict[str, KeyDecl]
+    tree: Any  # director.treeloader.NodeSpec
+    files: list[Path] = field(default_factory=list)  # every file the show was read from
+
+    @property
+    def tiers(self) -> list[dict[str, Any]]:
+        return list(self.gifts["tiers"])
+
+    def tier_of(self, value: float) -> int:
+        """1-based tier index for a gift value."""
+        tier = 1
+        for index, t in enumerate(self.gifts["tiers"], start=1):
+            if value >= t["min"]:
+                tier = index
+        return tier
+
+
+def _section(checked: dict[str, Any], name: str) -> dict[str, Any]:
+    value = checked.get(name)
+    if value is None:
+        value = SHOW_FIELDS[name].spec.check({}, Place("", 0, 0), name, Checker())
+    return dict(value)
+
+
+def load_show(path: str | Path) -> Show:
+    """Load and validate a show. Raises ShowErrors with every problem found."""
+    from director.treeloader import TreeLoader  # tree kinds import behaviours, which import us
+
+    path = Path(path)
+    display = str(path)
+    try:
+        raw = read_yaml(path, display=display)
+    except ShowErrors:
+        raise
+    except ShowLoadError as exc:
+        raise ShowErrors([exc]) from None
+    ck = Checker()
+    if not isinstance(raw, YMap):
+        raise ShowErrors([ShowLoadError(
+            Place(display, 1, 1), "a show file must be a mapping with name, persona and tree",
+            "see shows/asmr_night.yaml for an example")])
+    checked = SHOW.check(raw, raw.place, "", ck)
+
+    persona = dict(checked.get("persona") or {})
+    replies = dict(persona.get("replies") or {})
+    for situation, default in DEFAULT_REPLIES.items():
+        replies[situation] = replies.get(situation) or default
+    persona["replies"] = replies
+    persona["self_talk"] = persona.get("self_talk") or DEFAULT_SELF_TALK
+    crowd = dict(persona.get("crowd") or {})
+    for kind, default in DEFAULT_CROWD.items():
+        crowd[kind] = crowd.get(kind) or default
+    persona["crowd"] = crowd
+    persona.setdefault("topics", [])
+    persona.setdefault("languages", ["en"])
+
+    gifts = _section(checked, "gifts")
+    gifts["tiers"] = gifts.get("tiers") or DEFAULT_TIERS
+    gifts["aggregate_lines"] = gifts.get("aggregate_lines") or DEFAULT_AGGREGATE
+    gifts["membership_lines"] = gifts.get("membership_lines") or DEFAULT_MEMBERSHIP
+    tiers_node = raw.get("gifts", {}).get("tiers") if isinstance(raw.get("gifts"), dict) else None
+    mins = [t["min"] for t in gifts["tiers"] if t and t.get("min") is not None]
+    if mins and (mins != sorted(mins) or len(set(mins)) != len(mins)):
+        where = tiers_node.place if hasattr(tiers_node, "place") else raw.place
+        ck.bad(where, "gift tiers must be listed lowest first, each 'min' higher than the last",
+               "reorder the tiers by 'min'")
+    if mins and mins[0] != 0:
+        where = tiers_node.place if hasattr(tiers_node, "place") else raw.place
+        ck.bad(where, f"the first gift tier must start at min: 0 (it starts at {mins[0]:g})",
+               "add a tier for the smallest gifts")
+
+    interrupts = _section(checked, "interrupts")
+    segments = []
+    for seg in checked.get("segments") or []:
+        if not seg or seg.get("name") is None:
+            continue
+        segments.append(Segment(
+            name=seg["name"], kind=seg["kind"], at=seg["at"] or 0.0,
+            duration=seg["duration"] or 1.0,
+            lines=[x for x in seg["lines"] if x], triggers=[t for t in seg["triggers"] if t],
+            ambience=seg["ambience"], scene=seg["scene"], emotion=seg["emotion"],
+            interrupts=seg["interruptible_by"] or dict(interrupts),
+        ))
+    names = [s.name for s in segments]
+    seg_node = raw.get("segments")
+    for dup in {n for n in names if names.count(n) > 1}:
+        ck.bad(seg_node.place if hasattr(seg_node, "place") else raw.place,
+               f"two segments are called '{dup}'", "give each segment its own name")
+
+    keys: dict[str, KeyDecl] = {}
+    bb_node = raw.get("blackboard")
+    for name, decl in (checked.get("blackboard") or {}).items():
+        if not decl or decl.get("type") is None:
+            continue
+        kp = bb_node.key_place(name) if isinstance(bb_node, YMap) else raw.place
+        if name in BUILTIN_KEYS:
+            ck.bad(kp, f"'{name}' is a built-in blackboard key", "choose another name")
+            continue
+        types = KEY_TYPES[decl["type"]]
+        default = decl.get("default")
+        if default is None:
+            default = {"int": 0, "float": 0.0, "bool": False, "str": "", "list": []}[decl["type"]]
+        elif not isinstance(default, types) or (isinstance(default, bool) and decl["type"] in
+                                                ("int", "float")):
+            ck.bad(kp, f"default of '{name}' must be a {decl['type']}, got {default!r}")
+        keys[name] = KeyDecl(name, decl["type"], default, decl.get("doc", ""))
+
+    platforms = []
+    plat_node = raw.get("platforms")
+    for index, plat in enumerate(checked.get("platforms") or []):
+        if not plat or plat.get("kind") is None:
+            continue
+        place = plat_node.item_place(index) if hasattr(plat_node, "item_place") else raw.place
+        plat = dict(plat)
+        if plat["kind"] == "sim":
+            if not plat.get("events"):
+                ck.bad(place, "a sim listener needs 'events' (a JSONL file)",
+                       "add events: events/my_show.jsonl")
+                continue
+            events_path = (path.parent / plat["events"]).resolve()
+            if not events_path.exists():
+                ck.add(MissingFile(place, f"events file not found: {plat['events']}",
+                                   f"looked for {events_path}"))
+            plat["events"] = events_path
+        platforms.append(plat)
+
+    all_keys = dict(BUILTIN_KEYS)
+    all_keys.update(keys)
+    tree = None
+    files = [path.resolve()]
+    if "tree" in raw:
+        loader = TreeLoader(show_path=path, keys=all_keys, checker=ck,
+                            segments={s.name for s in segments})
+        tree = loader.load_root(raw["tree"], raw.value_place("tree"))
+        files.extend(loader.files)
+    if ck.errors:
+        raise ShowErrors(ck.errors)
+    currency = _section(checked, "currency")
+    return Show(
+        path=path, name=checked["name"], description=checked.get("description", ""),
+        persona=persona, voice=_section(checked, "voice"), avatar=_section(checked, "avatar"),
+        platforms=platforms, obs=_section(checked, "obs"),
+        money=Money(base=currency["base"], rates=currency["rates"]),
+        gifts=gifts, chat=_section(checked, "chat"), interrupts=interrupts,
+        segments=sorted(segments, key=lambda s: s.at), idle=_section(checked, "idle"),
+        keys=keys, tree=tree, files=files,
+    )
