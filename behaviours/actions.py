@@ -7,8 +7,8 @@ from typing import Any
 from behaviours.base import FAILURE, INVALID, RUNNING, SUCCESS, ShowBehaviour
 from director.services.dialogue import choose, fill
 from director.services.handles import Handle
-from director.spec import AnyValue, Choice, Duration, Field, Str
 from director.showfile import IDLE_FIELDS, lines_spec
+from director.spec import AnyValue, Choice, Duration, Field, Str
 
 
 class Speak(ShowBehaviour):

@@ -19,9 +19,10 @@ class ReplyChat(ShowBehaviour):
            "for the show's reply interval. Fails when nothing may be answered now.")
     params = {
         "kinds": Field(ListOf(Choice("speech", "super_chat", "chat"), min_items=1),
-                       "which messages this node answers", default=["speech", "super_chat", "chat"]),
+                       "which messages this node answers",
+                       default=["speech", "super_chat", "chat"]),
         "uninterruptible": Field(Bool(), "finish a reply already being said when a higher "
-                                 "priority takes over", default=False),
+                                 "priority takes over (false: cut it off)", default=True),
     }
     reads = ("chat.ready", "chat.pending", "superchats.pending", "speech.pending")
     event: Event | None = None

@@ -7,7 +7,17 @@ from director.clock import Clock, RealClock, SimClock
 from director.engine import Director
 from director.errors import DirectorError, ShowError, ShowErrors, ShowLoadError
 from director.events import (
-    Chat, Enter, Event, Follow, Gift, Like, Membership, Money, Speech, SuperChat, Viewer,
+    Chat,
+    Enter,
+    Event,
+    Follow,
+    Gift,
+    Like,
+    Membership,
+    Money,
+    Speech,
+    SuperChat,
+    Viewer,
 )
 from director.showfile import Show, load_show
 

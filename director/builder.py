@@ -1,5 +1,6 @@
 """NodeSpec → py_trees behaviours. Every built node keeps its spec (`node.spec`) for the viewer,
-the report's `by` paths and hot reload."""
+the report's `by` paths and hot reload.
+"""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -111,10 +112,8 @@ def cmd_run(args: argparse.Namespace) -> int:
              "" if args.speed == 1 else f" at {args.speed:g}x")
     if not args.headless:
         log.info("no renderer window in this build yet: running headless")
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(director.run(duration=args.duration))
-    except KeyboardInterrupt:
-        pass
     report = director.report()
     if args.report:
         write_report(report, Path(args.report))

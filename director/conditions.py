@@ -30,6 +30,12 @@ _ORDERED = {"gt", "gte", "lt", "lte"}
 OPERATORS = (*_COMPARE, "in", "not_in", "contains", "empty", "not_empty")
 
 
+def _combine(combinator: str, preds: tuple[Predicate, ...]) -> Predicate:
+    if combinator == "all":
+        return lambda bb: all(p(bb) for p in preds)
+    return lambda bb: any(p(bb) for p in preds)
+
+
 def _operand_ok(decl: KeyDecl, value: Any) -> bool:
     types = KEY_TYPES[decl.type]
     if isinstance(value, bool) and decl.type != "bool":
@@ -45,7 +51,8 @@ def compile_condition(
         return False
 
     if not isinstance(value, dict):
-        ck.bad(place, f"'{label}' must be a condition mapping such as {{key: chat.ready, eq: true}}")
+        ck.bad(place, f"'{label}' must be a condition mapping",
+               "for example {key: chat.ready, eq: true}")
         return never, "?"
 
     def vplace(k: str) -> Place:
@@ -72,9 +79,7 @@ def compile_condition(
             preds = tuple(p for p, _ in parts)
             joiner = " and " if combinator == "all" else " or "
             text = "(" + joiner.join(t for _, t in parts) + ")"
-            if combinator == "all":
-                return (lambda bb: all(p(bb) for p in preds)), text
-            return (lambda bb: any(p(bb) for p in preds)), text
+            return _combine(combinator, preds), text
     if "not" in value:
         extra = [k for k in value if k != "not"]
         if extra:
@@ -125,7 +130,8 @@ def compile_condition(
                 ck.bad(vplace(op), f"'{op}' needs a list of {decl.type} values for '{key}'")
         elif op == "contains":
             if decl.type not in ("str", "list"):
-                ck.bad(kplace(op), f"'contains' needs a text or list key; '{key}' holds {decl.type}")
+                ck.bad(kplace(op),
+                       f"'contains' needs a text or list key; '{key}' holds {decl.type}")
         elif operand is not True:
             ck.bad(vplace(op), f"write '{op}: true'", "empty/not_empty take no operand")
     if op in _COMPARE:

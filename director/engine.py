@@ -16,6 +16,7 @@ rest back; lateness is measured against that schedule. With `speed` > 1 the show
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import random
@@ -167,7 +168,8 @@ class Director:
         book = ctx.segments
         active = book.active()
         due = book.due(now)
-        rules = (active or due).interrupts if (active or due) else self.show.interrupts
+        current = active or due
+        rules = current.interrupts if current is not None else self.show.interrupts
         ctx.interrupts = rules
         urgent = sum(1 for t in tiers if t >= rules["gift_tier"])
         if rules["super_chat"]:
@@ -270,10 +272,8 @@ class Director:
         loop = asyncio.get_running_loop()
         tasks = [asyncio.create_task(self._listen(listener)) for listener in self.listeners]
         for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.stop)
-            except (NotImplementedError, RuntimeError):
-                pass
         sim = isinstance(self.clock, SimClock)
         pace = self.period / self.speed if sim else self.period
         end = None if duration is None else self.offset + duration
@@ -306,10 +306,8 @@ class Director:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             for sig in (signal.SIGINT, signal.SIGTERM):
-                try:
+                with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
-                except (NotImplementedError, RuntimeError):
-                    pass
             self.ledger.end_run(self.clock.now())
 
     async def _listen(self, listener: Listener) -> None:

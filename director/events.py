@@ -146,7 +146,7 @@ def _need(obj: Mapping[str, Any], key: str, typ: type | tuple[type, ...], what: 
     if key not in obj:
         raise EventFormatError(f"{what} needs '{key}'")
     value = obj[key]
-    if not isinstance(value, typ) or isinstance(value, bool) and typ is not bool:
+    if not isinstance(value, typ) or (isinstance(value, bool) and typ is not bool):
         names = typ.__name__ if isinstance(typ, type) else " or ".join(t.__name__ for t in typ)
         raise EventFormatError(f"'{key}' must be {names}, got {type(value).__name__}")
     return value
@@ -162,7 +162,7 @@ def event_from_record(
     obj: Mapping[str, Any], *, platform: str = "sim", money: Money | None = None,
     received: float = 0.0,
 ) -> Event:
-    """Decode one event object (sim JSONL format). Raises EventFormatError with a readable reason."""
+    """Decode one event object (sim JSONL format); EventFormatError says what is wrong."""
     if not isinstance(obj, Mapping):
         raise EventFormatError("an event must be a JSON object")
     kind = _need(obj, "kind", str, "an event")

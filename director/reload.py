@@ -62,7 +62,8 @@ def apply_swaps(root: py_trees.behaviour.Behaviour, swaps: list[Swap],
             index = parent.children.index(swap.old)
             parent.children[index] = fresh
             fresh.parent = parent
-            if getattr(parent, "current_child", None) is swap.old:
+            if isinstance(parent, py_trees.composites.Composite) and \
+                    parent.current_child is swap.old:
                 parent.current_child = fresh
         if isinstance(parent, Priority):
             parent._aborters = [c for c in parent.children

@@ -31,14 +31,14 @@ def build_report(*, show: str, ledger: Ledger, duration_s: float, ticks: int,
             **({"detail": row["detail"]} if row["detail"] else {}),
         })
     segments = []
-    for row in sorted(ledger.load_segments().values(), key=lambda r: r.start_s or 0.0):
-        if row.start_s is None:
+    for seg in sorted(ledger.load_segments().values(), key=lambda r: r.start_s or 0.0):
+        if seg.start_s is None:
             continue
         segments.append({
-            "name": row.name, "start_s": _r(row.start_s), "end_s": _r(row.end_s),
-            "elapsed_s": _r(row.elapsed_s),
+            "name": seg.name, "start_s": _r(seg.start_s), "end_s": _r(seg.end_s),
+            "elapsed_s": _r(seg.elapsed_s),
             "interrupted": [{"at_s": _r(i["at_s"]), "resumed_s": _r(i["resumed_s"]),
-                             "by": i["by"]} for i in row.interruptions],
+                             "by": i["by"]} for i in seg.interruptions],
         })
     speech = [{"start_s": _r(s["start_s"]), "end_s": _r(s["end_s"]), "text": s["text"],
                "voice": s["voice"], "reason": s["reason"], "run": s["run"]}

@@ -6,14 +6,15 @@ from typing import Any
 
 from director.conditions import OPERATORS
 from director.kinds import node_kinds
-from director.showfile import SHOW_FIELDS, Record
+from director.showfile import SHOW_FIELDS
+from director.spec import Record
 
 
 def show_schema() -> dict[str, Any]:
     fields = dict(SHOW_FIELDS)
     body = Record(fields, doc="a director show").schema()
     body["properties"]["tree"] = {"$ref": "#/$defs/node"}
-    node_variants = []
+    node_variants: list[dict[str, Any]] = []
     for name, kind in sorted(node_kinds().items()):
         props: dict[str, Any] = {name: {"type": ["string", "null"],
                                         "description": f"{kind.doc} (value: the node's name)"}}
@@ -43,8 +44,8 @@ def show_schema() -> dict[str, Any]:
         "properties": {"include": {"type": "string"}, "name": {"type": "string"},
                        "with": {"type": "object"}},
         "required": ["include"], "additionalProperties": False})
-    compare = {op: {} for op in OPERATORS}
-    condition = {"anyOf": [
+    compare: dict[str, Any] = {op: {} for op in OPERATORS}
+    condition: dict[str, Any] = {"anyOf": [
         {"type": "object", "properties": {"key": {"type": "string"}, **compare},
          "required": ["key"], "minProperties": 2, "maxProperties": 3},
         {"type": "object", "properties": {"all": {"type": "array",

@@ -15,10 +15,22 @@ from director.blackboard import BUILTIN_KEYS, KEY_TYPES, KeyDecl
 from director.errors import MissingFile, Place, ShowErrors, ShowLoadError
 from director.events import Money
 from director.spec import (
-    AnyValue, Bool, Checker, Choice, Duration, Field, Int, ListOf, MapOf, Number, Record, Spec, Str,
+    AnyValue,
+    Bool,
+    Checker,
+    Choice,
+    Duration,
+    Field,
+    Int,
+    ListOf,
+    MapOf,
+    Number,
+    Record,
+    Spec,
+    Str,
     Template,
 )
-from director.yamlsource import YMap, read_yaml
+from director.yamlsource import YList, YMap, read_yaml
 
 LANG = r"[a-z]{2}(-[A-Za-z]{2,4})?"
 GIFT_FIELDS = ("viewer", "gift", "count", "value", "currency", "tier", "name")
@@ -36,7 +48,8 @@ def lines_spec(names: tuple[str, ...]) -> Spec:
 
 TIER = Record({
     "name": Field(Str(non_empty=True), "what the streamer calls this tier", required=True),
-    "min": Field(Number(minimum=0), "lowest gift value (show currency) in this tier", required=True),
+    "min": Field(Number(minimum=0), "lowest gift value (show currency) in this tier",
+                 required=True),
     "lines": Field(lines_spec(GIFT_FIELDS), "thank-you lines per language", required=True),
     "expression": Field(Str(), "avatar expression while thanking", default="happy"),
     "motion": Field(Str(), "avatar motion while thanking", default=""),
@@ -63,7 +76,8 @@ CHAT = Record({
     "reply_interval_s": Field(Duration(), "at most one chat reply every N seconds", default=8.0),
     "max_age_s": Field(Duration(minimum=1), "chat older than this is skipped, not answered",
                        default=90.0),
-    "max_length": Field(Int(minimum=1), "longer messages are moderated (never spoken)", default=120),
+    "max_length": Field(Int(minimum=1), "longer messages are moderated (never spoken)",
+                        default=120),
     "banned_words": Field(ListOf(Str(non_empty=True)), "words (zh/en) that moderate a message or "
                           "username", default=[]),
     "duplicate_window_s": Field(Duration(), "the same text again within this window is skipped",
@@ -321,15 +335,16 @@ def load_show(path: str | Path) -> Show:
     gifts["tiers"] = gifts.get("tiers") or DEFAULT_TIERS
     gifts["aggregate_lines"] = gifts.get("aggregate_lines") or DEFAULT_AGGREGATE
     gifts["membership_lines"] = gifts.get("membership_lines") or DEFAULT_MEMBERSHIP
-    tiers_node = raw.get("gifts", {}).get("tiers") if isinstance(raw.get("gifts"), dict) else None
+    gifts_node = raw.get("gifts")
+    tiers_node = gifts_node.get("tiers") if isinstance(gifts_node, YMap) else None
+    tiers_place = tiers_node.place if isinstance(tiers_node, YList) else raw.place
     mins = [t["min"] for t in gifts["tiers"] if t and t.get("min") is not None]
     if mins and (mins != sorted(mins) or len(set(mins)) != len(mins)):
-        where = tiers_node.place if hasattr(tiers_node, "place") else raw.place
-        ck.bad(where, "gift tiers must be listed lowest first, each 'min' higher than the last",
+        ck.bad(tiers_place,
+               "gift tiers must be listed lowest first, each 'min' higher than the last",
                "reorder the tiers by 'min'")
     if mins and mins[0] != 0:
-        where = tiers_node.place if hasattr(tiers_node, "place") else raw.place
-        ck.bad(where, f"the first gift tier must start at min: 0 (it starts at {mins[0]:g})",
+        ck.bad(tiers_place, f"the first gift tier must start at min: 0 (it starts at {mins[0]:g})",
                "add a tier for the smallest gifts")
 
     interrupts = _section(checked, "interrupts")
@@ -347,7 +362,7 @@ def load_show(path: str | Path) -> Show:
     names = [s.name for s in segments]
     seg_node = raw.get("segments")
     for dup in {n for n in names if names.count(n) > 1}:
-        ck.bad(seg_node.place if hasattr(seg_node, "place") else raw.place,
+        ck.bad(seg_node.place if isinstance(seg_node, YList) else raw.place,
                f"two segments are called '{dup}'", "give each segment its own name")
 
     keys: dict[str, KeyDecl] = {}
@@ -360,20 +375,21 @@ def load_show(path: str | Path) -> Show:
             ck.bad(kp, f"'{name}' is a built-in blackboard key", "choose another name")
             continue
         types = KEY_TYPES[decl["type"]]
-        default = decl.get("default")
-        if default is None:
-            default = {"int": 0, "float": 0.0, "bool": False, "str": "", "list": []}[decl["type"]]
-        elif not isinstance(default, types) or (isinstance(default, bool) and decl["type"] in
+        initial: Any = decl.get("default")
+        if initial is None:
+            empty: dict[str, Any] = {"int": 0, "float": 0.0, "bool": False, "str": "", "list": []}
+            initial = empty[decl["type"]]
+        elif not isinstance(initial, types) or (isinstance(initial, bool) and decl["type"] in
                                                 ("int", "float")):
-            ck.bad(kp, f"default of '{name}' must be a {decl['type']}, got {default!r}")
-        keys[name] = KeyDecl(name, decl["type"], default, decl.get("doc", ""))
+            ck.bad(kp, f"default of '{name}' must be a {decl['type']}, got {initial!r}")
+        keys[name] = KeyDecl(name, decl["type"], initial, decl.get("doc", ""))
 
     platforms = []
     plat_node = raw.get("platforms")
     for index, plat in enumerate(checked.get("platforms") or []):
         if not plat or plat.get("kind") is None:
             continue
-        place = plat_node.item_place(index) if hasattr(plat_node, "item_place") else raw.place
+        place = plat_node.item_place(index) if isinstance(plat_node, YList) else raw.place
         plat = dict(plat)
         if plat["kind"] == "sim":
             if not plat.get("events"):

@@ -176,8 +176,9 @@ class Duration(Spec):
         return seconds
 
     def schema(self) -> dict[str, Any]:
+        pattern = r"^(\d+h)?(\d+m)?(\d+(\.\d+)?s)?$|^(\d+:)?\d+:\d+$"
         return {"anyOf": [{"type": "number", "minimum": self.minimum},
-                          {"type": "string", "pattern": r"^(\d+h)?(\d+m)?(\d+(\.\d+)?s)?$|^(\d+:)?\d+:\d+$"}]}
+                          {"type": "string", "pattern": pattern}]}
 
     def describe(self) -> str:
         return "duration"

@@ -18,7 +18,7 @@ _BUCKETS = int(math.log(1e2 / _FLOOR) / _LOG_RATIO) + 2
 class LatencyStats:
     """Counts of durations (seconds) with p50/p99/max read out in milliseconds."""
 
-    __slots__ = ("count", "max", "total", "_buckets")
+    __slots__ = ("_buckets", "count", "max", "total")
 
     def __init__(self) -> None:
         self.count = 0

@@ -30,7 +30,11 @@ from typing import Any
 
 from director.blackboard import KEY_TYPES, KeyDecl
 from director.errors import (
-    IncludeCycle, MissingFile, Place, ShowErrors, ShowLoadError,
+    IncludeCycle,
+    MissingFile,
+    Place,
+    ShowErrors,
+    ShowLoadError,
 )
 from director.kinds import NodeKind, node_kinds
 from director.spec import Checker, did_you_mean

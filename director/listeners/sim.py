@@ -38,7 +38,8 @@ def read_events_file(path: Path, *, platform: str = "sim", money: Money | None =
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            problems.append(f"{path}:{number}:{exc.colno}: not valid JSON: {exc.msg} (line skipped)")
+            problems.append(
+                f"{path}:{number}:{exc.colno}: not valid JSON: {exc.msg} (line skipped)")
             continue
         try:
             if not isinstance(obj, dict):
