@@ -85,6 +85,8 @@ class SetKey(ShowBehaviour):
         from director.spec import did_you_mean
 
         key, value = node.params.get("key"), node.params.get("value")
+        if key is None:  # missing or not text: the parameter check has reported it
+            return
         decl = loader.keys.get(key)
         if decl is None:
             custom = [k for k, d in loader.keys.items() if not d.builtin]
@@ -94,8 +96,9 @@ class SetKey(ShowBehaviour):
         elif decl.builtin:
             loader.ck.bad(raw.value_place("key"), f"'{key}' is built in and read-only",
                           "declare a key of your own under 'blackboard:'")
-        elif not isinstance(value, KEY_TYPES[decl.type]) or (
-                isinstance(value, bool) and decl.type in ("int", "float")):
+        elif "value" in node.params and (  # a missing value is reported by the param check
+                not isinstance(value, KEY_TYPES[decl.type])
+                or (isinstance(value, bool) and decl.type in ("int", "float"))):
             loader.ck.bad(raw.value_place("value"), f"'{key}' holds {decl.type}, not {value!r}")
 
     def update(self) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 from behaviours.base import FAILURE, INVALID, RUNNING, SUCCESS, ShowBehaviour
 from director.chat import CLASS_MEMBER, chat_class
 from director.events import Event
-from director.language import detect_language
+from director.services.dialogue import Reply
 from director.services.handles import Handle
 from director.spec import Bool, Choice, Field, ListOf
 
@@ -26,7 +26,7 @@ class ReplyChat(ShowBehaviour):
     }
     reads = ("chat.ready", "chat.pending", "superchats.pending", "speech.pending")
     event: Event | None = None
-    reply: Handle[tuple[str, str]] | None = None
+    reply: Handle[Reply] | None = None
     speech: Handle[Any] | None = None
 
     def initialise(self) -> None:
@@ -50,7 +50,8 @@ class ReplyChat(ShowBehaviour):
         if self.speech is None:
             if not self.reply.done():
                 return RUNNING
-            text, emotion = self.reply.result or ("", "neutral")
+            reply = self.reply.result or Reply("")
+            text, emotion = reply.text.strip(), reply.emotion
             verdict = self.ctx.chat.moderator.check_output(text) if text else None
             if not text or verdict is not None:
                 detail = f"reply {verdict.rule}: {verdict.detail}" if verdict else "empty reply"
@@ -61,7 +62,7 @@ class ReplyChat(ShowBehaviour):
             self.ctx.stage.avatar.express(emotion, now)
             self.ctx.stage.obs.set_subtitle(text, now)
             self.speech = self.ctx.stage.voice.speak(
-                text, reason="chat", emotion=emotion, language=detect_language(text))
+                text, reason="chat", emotion=emotion, language=reply.language)
         if not self.speech.done():
             return RUNNING
         self.ctx.settle([(self.event, "replied")], self.path)

@@ -16,6 +16,15 @@ def _join_names(names: list[str], lang: str) -> str:
     return "、".join(names) if lang in ("zh", "ja") else ", ".join(names)
 
 
+_SOMEONE = {"zh": "这位朋友", "ja": "この方"}
+
+
+def _speakable(ctx: Any, names: list[str], lang: str) -> list[str]:
+    """The names that may be read out: a name caught by the banned words never is."""
+    ok = [n for n in names if ctx.chat.moderator.check("", n) is None]
+    return ok if ok or not names else [_SOMEONE.get(lang, "friend")]
+
+
 class ThankGifts(ShowBehaviour):
     kind = "thank_gifts"
     doc = ("Thank the next gift in priority order with its tier's line, expression, motion and "
@@ -59,9 +68,12 @@ class ThankGifts(ShowBehaviour):
         elif thanks.kind == "aggregate":
             template, lang = choose(ctx.show.gifts["aggregate_lines"],
                                     thanks.gift + "".join(thanks.names), ctx.rng)
-            values.update(names=_join_names(thanks.names, lang), others=thanks.others)
+            names = _speakable(ctx, thanks.names, lang)
+            values.update(names=_join_names(names, lang),
+                          others=thanks.others + max(0, len(thanks.names) - len(names)))
         else:
             template, lang = choose(tier["lines"], thanks.gift + thanks.viewer.name, ctx.rng)
+        values["viewer"] = _speakable(ctx, [thanks.viewer.name], lang)[0]
         line = fill(template, values)
         stage = ctx.stage
         stage.avatar.express(tier["expression"], now)
@@ -95,8 +107,8 @@ class ThankGifts(ShowBehaviour):
 
 class ThankCrowd(ShowBehaviour):
     kind = "thank_crowd"
-    doc = ("Acknowledge waiting follows, entries or likes together in one line (the first kind "
-           "listed that has any). Fails when none wait.")
+    doc = ("Acknowledge waiting follows, entries or likes together in one line (the kind that "
+           "has waited longest). Fails when none wait.")
     params = {
         "kinds": Field(ListOf(Choice("follow", "enter", "like"), min_items=1),
                        "which events, in order of preference", default=["follow", "like", "enter"]),
@@ -121,8 +133,9 @@ class ThankCrowd(ShowBehaviour):
         names = list(unique.values())
         shown = names[: self.p["names"]]
         template, lang = choose(ctx.show.persona["crowd"][kind], "".join(shown), ctx.rng)
+        said = _speakable(ctx, shown, lang)
         line = fill(template, {
-            "names": _join_names(shown, lang), "others": len(names) - len(shown),
+            "names": _join_names(said, lang), "others": len(names) - len(said),
             "count": ctx.crowd.like_count(events) if kind == "like" else len(events),
             "name": ctx.show.persona["name"]})
         ctx.stage.avatar.express("happy", self.now())

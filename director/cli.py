@@ -7,10 +7,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 
 from director.errors import DirectorError, ShowErrors
+from director.events import Event
 
 log = logging.getLogger("director")
 
@@ -127,6 +129,73 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_listen(args: argparse.Namespace) -> int:
+    """Connect one listener and print its events as JSON lines (no ledger, no show)."""
+    import yaml
+
+    from director.clock import RealClock
+    from director.errors import Place
+    from director.events import Money, event_to_record
+    from director.listeners import listener_kinds, platform_records
+    from director.spec import Checker
+
+    _setup_logging(args.log_level)
+    kinds = listener_kinds()
+    if args.platform not in kinds:
+        from director.spec import did_you_mean
+
+        print(f"director: unknown platform '{args.platform}' "
+              f"({did_you_mean(args.platform, kinds)})", file=sys.stderr)
+        return 2
+    raw: dict[str, object] = {"kind": args.platform}
+    for item in args.settings:
+        key, sep, value = item.partition("=")
+        if not sep:
+            print(f"director: settings are key=value, got '{item}'", file=sys.stderr)
+            return 2
+        raw[key] = yaml.safe_load(value) if value else ""
+    if args.url:
+        raw["url"] = args.url
+    ck = Checker()
+    settings = platform_records()[args.platform].check(raw, Place("<command line>", 1, 1), "",
+                                                       ck)
+    if ck.errors:
+        for error in ck.errors:
+            print(f"director: {error.message}" + (f" ({error.hint})" if error.hint else ""),
+                  file=sys.stderr)
+        return 2
+    rates: dict[str, float] = {}
+    for item in args.rate:
+        unit, _, value = item.partition("=")
+        rates[unit.upper()] = float(value)
+    clock = RealClock()
+    listener = kinds[args.platform].from_settings(
+        settings, clock=clock, money=Money(base=args.currency.upper(), rates=rates))
+
+    def emit(event: Event) -> bool:
+        record = event_to_record(event)
+        record["platform"] = event.platform
+        record["t"] = round(clock.now(), 3)
+        print(json.dumps(record, ensure_ascii=False), flush=True)
+        return True
+
+    async def main() -> None:
+        task = asyncio.create_task(listener.run(emit))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        waiter = asyncio.create_task(stop.wait())
+        timer = asyncio.create_task(asyncio.sleep(args.duration if args.duration else 1e9))
+        await asyncio.wait({task, waiter, timer}, return_when=asyncio.FIRST_COMPLETED)
+        for t in (task, waiter, timer):
+            t.cancel()
+        await asyncio.gather(task, waiter, timer, return_exceptions=True)
+
+    asyncio.run(main())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="director", description="A show director for AI VTubers.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -152,6 +221,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     schema = sub.add_parser("schema", help="print the JSON Schema of show files")
     schema.set_defaults(func=cmd_schema)
+
+    listen = sub.add_parser("listen", help="connect one platform listener and print its events "
+                            "as JSON lines")
+    listen.add_argument("platform", help="listener kind (bilibili, douyin, youtube, twitch, ...)")
+    listen.add_argument("settings", nargs="*", help="settings as key=value (e.g. room_id=123)")
+    listen.add_argument("--url", help="connect to this endpoint instead (e.g. a local test server)")
+    listen.add_argument("--duration", type=float, default=None, help="stop after N seconds")
+    listen.add_argument("--currency", default="CNY", help="currency values are printed in")
+    listen.add_argument("--rate", action="append", default=[],
+                        help="exchange rate UNIT=VALUE into --currency (e.g. USD=7.2)")
+    listen.add_argument("--log-level", default="info",
+                        choices=["debug", "info", "warning", "error"])
+    listen.set_defaults(func=cmd_listen)
 
     tree = sub.add_parser("tree", help="print a show's tree with node paths and places")
     tree.add_argument("show")

@@ -41,11 +41,18 @@ class CrowdQueue:
         return sum(len(v) for v in self.waiting.values())
 
     def take(self, kinds: Iterable[str]) -> tuple[str, list[Event]] | None:
+        """All waiting events of the kind (among `kinds`) whose oldest event waited longest;
+        ties go to the order of `kinds`.
+        """
+        best: str | None = None
         for kind in kinds:
-            if self.waiting.get(kind):
-                batch, self.waiting[kind] = self.waiting[kind], []
-                return kind, batch
-        return None
+            items = self.waiting.get(kind)
+            if items and (best is None or items[0].received < self.waiting[best][0].received):
+                best = kind
+        if best is None:
+            return None
+        batch, self.waiting[best] = self.waiting[best], []
+        return best, batch
 
     def give_back(self, kind: str, batch: list[Event]) -> None:
         self.waiting[kind] = batch + self.waiting[kind]

@@ -39,6 +39,7 @@ from director.errors import ShowErrors
 from director.events import Event
 from director.gifts import GiftQueue
 from director.ledger import Ledger
+from director.listeners import listener_kinds
 from director.listeners.base import Listener
 from director.listeners.sim import SimListener
 from director.reload import Swap, apply_swaps, plan_swaps
@@ -113,12 +114,9 @@ class Director:
     def _listeners(self, events_file: Path | None) -> list[Listener]:
         if events_file is not None:
             return [SimListener(events_file, clock=self.clock, money=self.show.money)]
-        out: list[Listener] = []
-        for plat in self.show.platforms:
-            if plat["kind"] == "sim":
-                out.append(SimListener(Path(plat["events"]), clock=self.clock,
-                                       platform=plat["platform"], money=self.show.money))
-        return out
+        kinds = listener_kinds()
+        return [kinds[plat["kind"]].from_settings(plat, clock=self.clock, money=self.show.money)
+                for plat in self.show.platforms]
 
     def _file_times(self) -> dict[Path, float]:
         times = {}
@@ -221,6 +219,10 @@ class Director:
             self.root, self.swaps = apply_swaps(self.root, self.swaps, ctx)
         if self.ticks % int(TICK_HZ) == 0:
             self.ledger.heartbeat(self.clock.now())
+            # a running segment's progress goes with the clock, so a restart resumes it there
+            active = ctx.segments.active()
+            if active is not None:
+                ctx.segments.save(active.name)
         return cost
 
     def _name_interrupters(self) -> None:
@@ -242,12 +244,13 @@ class Director:
         times = self._file_times()
         if times == self._mtimes:
             return False
+        changed = ", ".join(str(p.name) for p, t in times.items() if self._mtimes.get(p) != t)
         self._mtimes = times
         try:
             new = load_show(self.show.path)
         except ShowErrors as exc:
-            log.error("%s changed but is not valid; the show keeps running as it was:\n%s",
-                      self.show.path, exc)
+            log.error("%s changed but the show is not valid now; it keeps running as it was:\n%s",
+                      changed, exc)
             return False
         self.apply_show(new)
         return True

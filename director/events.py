@@ -51,22 +51,9 @@ class Chat(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Gift(Event):
-    kind: ClassVar[str] = "gift"
-    gift: str
-    count: int = 1
-    value: float = 0.0  # total for `count` gifts, in the show's currency
-    currency: str = "CNY"
+class Paid(Event):
+    """An event that carries money: `value` in the show's currency (converted at the listener)."""
 
-    @property
-    def money(self) -> float:
-        return self.value
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SuperChat(Event):
-    kind: ClassVar[str] = "super_chat"
-    text: str
     value: float = 0.0
     currency: str = "CNY"
 
@@ -76,16 +63,23 @@ class SuperChat(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Membership(Event):
+class Gift(Paid):
+    kind: ClassVar[str] = "gift"
+    gift: str
+    count: int = 1  # `value` is the total for `count` gifts
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SuperChat(Paid):
+    kind: ClassVar[str] = "super_chat"
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Membership(Paid):
     kind: ClassVar[str] = "membership"
     level: int = 1
     months: int = 1
-    value: float = 0.0
-    currency: str = "CNY"
-
-    @property
-    def money(self) -> float:
-        return self.value
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,6 +113,16 @@ EVENT_KINDS: dict[str, type[Event]] = {
 MONEY_KINDS = frozenset({"gift", "super_chat", "membership"})
 
 
+# Platform units, in the real currency they are sold for. A show may override any of them
+# under currency.rates (e.g. `BITS: 0.072` straight into CNY).
+UNITS: dict[str, tuple[float, str]] = {
+    "BILI_GOLD": (0.001, "CNY"),  # Bilibili gold coins (金瓜子): 1000 = 1 CNY
+    "DOUYIN_COIN": (0.1, "CNY"),  # Douyin 抖币: 10 = 1 CNY
+    "KUAISHOU_COIN": (0.1, "CNY"),  # Kuaishou 快币: 10 = 1 CNY
+    "BITS": (0.01, "USD"),  # Twitch bits: 100 = 1 USD
+}
+
+
 @dataclass(frozen=True)
 class Money:
     """Converts amounts into the show's base currency with the rates from the show file."""
@@ -131,11 +135,14 @@ class Money:
         if currency == self.base.upper():
             return float(amount)
         rate = self.rates.get(currency)
-        if rate is None:
-            raise ValueError(
-                f"no exchange rate for {currency}: add it under currency.rates in the show"
-            )
-        return float(amount) * rate
+        if rate is not None:
+            return float(amount) * rate
+        unit = UNITS.get(currency)
+        if unit is not None:
+            return self.to_base(float(amount) * unit[0], unit[1])
+        raise ValueError(
+            f"no exchange rate for {currency}: add it under currency.rates in the show"
+        )
 
 
 class EventFormatError(ValueError):

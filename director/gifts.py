@@ -23,7 +23,9 @@ from director.events import Event, Gift, Membership, Viewer
 STORM_CAP = 40
 
 
-@dataclass
+# eq=False: a Thanks is one queued entry, compared by identity. Field equality made every
+# `entry in entries` / `entries.remove(e)` compare whole event lists (a third of a busy tick).
+@dataclass(eq=False)
 class Thanks:
     """One thank-you to say: a single gift, a combo, or an aggregate of many."""
 
@@ -63,13 +65,21 @@ class GiftQueue:
     def __len__(self) -> int:
         return len(self.entries)
 
-    def add(self, event: Event, now: float) -> None:
+    def _entry(self, event: Event, now: float) -> Thanks:
         if isinstance(event, Membership):
-            name = f"membership level {event.level}"
-            self.entries.append(Thanks(
-                tier=self.tier_of(event.value), viewer=event.viewer, gift=name, count=event.months,
-                value=event.value, events=[event], first_at=now, last_at=now - self.window,
-                kind="membership"))
+            return Thanks(
+                tier=self.tier_of(event.value), viewer=event.viewer,
+                gift=f"membership level {event.level}", count=event.months, value=event.value,
+                events=[event], first_at=now, last_at=now - self.window, kind="membership")
+        if not isinstance(event, Gift):
+            raise TypeError(f"not a gift: {event.kind}")
+        return Thanks(tier=self.tier_of(event.value), viewer=event.viewer, gift=event.gift,
+                      count=event.count, value=event.value, events=[event], first_at=now,
+                      last_at=now)
+
+    def add(self, event: Event, now: float) -> None:
+        if isinstance(event, Membership):  # memberships never combo: ready at once
+            self.entries.append(self._entry(event, now))
             return
         if not isinstance(event, Gift):
             raise TypeError(f"not a gift: {event.kind}")
@@ -82,9 +92,7 @@ class GiftQueue:
             entry.last_at = now
             entry.tier = self.tier_of(entry.value)
             return
-        entry = Thanks(tier=self.tier_of(event.value), viewer=event.viewer, gift=event.gift,
-                       count=event.count, value=event.value, events=[event], first_at=now,
-                       last_at=now)
+        entry = self._entry(event, now)
         self.entries.append(entry)
         self._open[key] = entry
 
@@ -148,11 +156,6 @@ class GiftQueue:
             self.entries.append(thanks)
             return
         for ev in thanks.events:
-            value = ev.money
-            if isinstance(ev, Gift):
-                gift, count = ev.gift, ev.count
-            else:
-                gift, count = f"membership level {getattr(ev, 'level', 1)}", 1
-            self.entries.append(Thanks(
-                tier=self.tier_of(value), viewer=ev.viewer, gift=gift, count=count, value=value,
-                events=[ev], first_at=thanks.first_at, last_at=thanks.first_at - self.window))
+            entry = self._entry(ev, thanks.first_at)
+            entry.last_at = thanks.first_at - self.window  # settled: ready at once
+            self.entries.append(entry)

@@ -11,7 +11,8 @@ so every gift received is thanked exactly once: thanks finished before the crash
 are never repeated; thanks cut off by the crash are said again.
 
 The show clock continues across restarts: each run starts at the last time the previous run
-recorded (`runs.last_s`, written about once a second), so report times never go backwards.
+recorded (`runs.last_s`, written about once a second, or a later event or segment time written
+after that last heartbeat), so report times never go backwards.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from director.errors import LedgerError
-from director.events import Event, event_from_record, event_to_record
+from director.events import Event, Money, event_from_record, event_to_record
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -85,6 +86,7 @@ class Ledger:
         if row is None:
             self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
         elif row[0] != SCHEMA_VERSION:
+            self.db.close()
             raise LedgerError(f"{path} was written by another version of director "
                               f"(schema {row[0]}); use a new --state folder")
         self.run = 0
@@ -103,15 +105,29 @@ class Ledger:
         row = self.db.execute("SELECT run, last_s FROM runs ORDER BY run DESC LIMIT 1").fetchone()
         self.run = (row[0] + 1) if row else 1
         self.offset = float(row[1]) if row else 0.0
+        if row:  # a kill -9 loses up to a second since the heartbeat; rows written since keep it
+            later = self.db.execute(
+                "SELECT MAX(received_s), MAX(reacted_s), MAX(done_s) FROM events").fetchone()
+            later += self.db.execute("SELECT MAX(start_s), MAX(end_s) FROM segments").fetchone()
+            self.offset = max([self.offset, *(float(t) for t in later if t is not None)])
+        if row:
+            self._stop_speech(self.offset)  # what the last run was saying when it died
         self.db.execute("INSERT INTO runs (run, show, started_wall, offset_s, last_s) "
                         "VALUES (?, ?, ?, ?, ?)", (self.run, show, time.time(), self.offset,
                                                    self.offset))
         return self.run, self.offset
 
+    def _stop_speech(self, at: float) -> None:
+        """Lines still being said at `at` were cut there; lines queued after it were never heard."""
+        self.db.execute("DELETE FROM speech WHERE start_s >= ? AND run <= ?", (at, self.run))
+        self.db.execute("UPDATE speech SET end_s=?, cancelled=1 WHERE end_s > ? AND run <= ?",
+                        (at, at, self.run))
+
     def heartbeat(self, now: float) -> None:
         self.db.execute("UPDATE runs SET last_s=? WHERE run=?", (now, self.run))
 
     def end_run(self, now: float) -> None:
+        self._stop_speech(now)
         self.db.execute("UPDATE runs SET last_s=?, ended=1 WHERE run=?", (now, self.run))
 
     def runs(self) -> int:
@@ -154,7 +170,10 @@ class Ledger:
         for platform, payload, received in self.db.execute(
                 "SELECT platform, payload, received_s FROM events WHERE state!='done' "
                 "ORDER BY seq"):
-            out.append(event_from_record(json.loads(payload), platform=platform,
+            record = json.loads(payload)
+            # stored values are already in the show's base currency: decode them as they are
+            base = Money(base=str(record.get("currency") or "CNY"))
+            out.append(event_from_record(record, platform=platform, money=base,
                                          received=received))
         return out
 
@@ -180,11 +199,17 @@ class Ledger:
     def speech_cut(self, speech_id: int, end: float) -> None:
         self.db.execute("UPDATE speech SET end_s=?, cancelled=1 WHERE id=?", (end, speech_id))
 
+    def speech_moved(self, speech_id: int, start: float, end: float) -> None:
+        """A queued line moved up because a line before it was cut."""
+        self.db.execute("UPDATE speech SET start_s=?, end_s=? WHERE id=?", (start, end, speech_id))
+
     def speech_rows(self) -> list[dict[str, Any]]:
         return [
-            {"start_s": s, "end_s": e, "text": t, "voice": v, "reason": r, "run": run}
-            for s, e, t, v, r, run in self.db.execute(
-                "SELECT start_s, end_s, text, voice, reason, run FROM speech ORDER BY id")
+            {"start_s": s, "end_s": e, "text": t, "voice": v, "reason": r, "run": run,
+             "cut": bool(cut)}
+            for s, e, t, v, r, run, cut in self.db.execute(
+                "SELECT start_s, end_s, text, voice, reason, run, cancelled FROM speech "
+                "ORDER BY id")
         ]
 
     # -- segments -------------------------------------------------------------------------------

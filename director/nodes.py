@@ -236,7 +236,9 @@ def core_kinds() -> dict[str, NodeKind]:
         return py_trees.composites.Sequence(spec.name, memory=spec.params["memory"], children=ch)
 
     def parallel(spec: NodeSpec, ch: list[Any], ctx: ShowContext) -> Any:
-        policy = (ParallelPolicy.SuccessOnAll(synchronise=False)
+        # synchronise: a child that has succeeded is not ticked again (a finished `speak` would
+        # say its line again, and children of different lengths would never all succeed at once)
+        policy = (ParallelPolicy.SuccessOnAll(synchronise=True)
                   if spec.params["succeed_on"] == "all" else ParallelPolicy.SuccessOnOne())
         return py_trees.composites.Parallel(spec.name, policy=policy, children=ch)
 

@@ -41,7 +41,7 @@ def build_report(*, show: str, ledger: Ledger, duration_s: float, ticks: int,
                              "by": i["by"]} for i in seg.interruptions],
         })
     speech = [{"start_s": _r(s["start_s"]), "end_s": _r(s["end_s"]), "text": s["text"],
-               "voice": s["voice"], "reason": s["reason"], "run": s["run"]}
+               "voice": s["voice"], "reason": s["reason"], "run": s["run"], "cut": s["cut"]}
               for s in ledger.speech_rows()]
     report: dict[str, Any] = {
         "show": show,

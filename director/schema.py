@@ -29,7 +29,7 @@ def show_schema() -> dict[str, Any]:
             if f.doc:
                 s["description"] = f.doc
             props[pname] = s
-            if f.required:
+            if f.required and pname not in required:  # `scene: Main` names its own param
                 required.append(pname)
         if kind.category == "composite":
             props["children"] = {"type": "array", "items": {"$ref": "#/$defs/node"}}

@@ -28,6 +28,7 @@ from director.spec import (
     Record,
     Spec,
     Str,
+    Tagged,
     Template,
 )
 from director.yamlsource import YList, YMap, read_yaml
@@ -158,11 +159,13 @@ AVATAR = Record({
     "model": Field(Str(non_empty=True), "'builtin' or a Live2D model file", default="builtin"),
 }, short="model")
 
-PLATFORM = Record({
-    "kind": Field(Choice("sim"), "listener kind", required=True),
-    "events": Field(Str(non_empty=True), "sim: JSONL events file (relative to the show)"),
-    "platform": Field(Str(non_empty=True), "sim: platform name the events claim", default="sim"),
-}, doc="one listener")
+def _platform_records() -> dict[str, Record]:
+    from director.listeners import platform_records
+
+    return platform_records()
+
+
+PLATFORM = Tagged("kind", _platform_records)
 
 OBS = Record({
     "enabled": Field(Bool(), "drive OBS over obs-websocket", default=False),
@@ -176,8 +179,9 @@ OBS = Record({
 
 CURRENCY = Record({
     "base": Field(Str(pattern=r"[A-Z]{3}"), "the show's currency", default="CNY"),
-    "rates": Field(MapOf(Number(minimum=0), key_pattern=r"[A-Z]{3}"),
-                   "1 unit of KEY = value units of base", default={}),
+    "rates": Field(MapOf(Number(minimum=0), key_pattern=r"[A-Z][A-Z_]{2,}"),
+                   "1 unit of KEY (a currency or BILI_GOLD, DOUYIN_COIN, KUAISHOU_COIN, BITS) = "
+                   "value units of base", default={}),
 }, short="base")
 
 KEY = Record({
@@ -359,11 +363,17 @@ def load_show(path: str | Path) -> Show:
             ambience=seg["ambience"], scene=seg["scene"], emotion=seg["emotion"],
             interrupts=seg["interruptible_by"] or dict(interrupts),
         ))
-    names = [s.name for s in segments]
+    # placed at the second use of the name (not at the list): that is the line to change
     seg_node = raw.get("segments")
-    for dup in {n for n in names if names.count(n) > 1}:
-        ck.bad(seg_node.place if isinstance(seg_node, YList) else raw.place,
-               f"two segments are called '{dup}'", "give each segment its own name")
+    first_at: dict[str, int] = {}
+    for index, seg in enumerate(checked.get("segments") or []):
+        item = seg_node[index] if isinstance(seg_node, YList) else None
+        if not seg or seg.get("name") is None or not isinstance(item, YMap):
+            continue
+        if seg["name"] in first_at:
+            ck.bad(item.value_place("name"), f"two segments are called '{seg['name']}'",
+                   f"the first is at line {first_at[seg['name']]}; give each its own name")
+        first_at.setdefault(seg["name"], item.key_place("name").line)
 
     keys: dict[str, KeyDecl] = {}
     bb_node = raw.get("blackboard")
@@ -391,11 +401,7 @@ def load_show(path: str | Path) -> Show:
             continue
         place = plat_node.item_place(index) if isinstance(plat_node, YList) else raw.place
         plat = dict(plat)
-        if plat["kind"] == "sim":
-            if not plat.get("events"):
-                ck.bad(place, "a sim listener needs 'events' (a JSONL file)",
-                       "add events: events/my_show.jsonl")
-                continue
+        if plat["kind"] == "sim" and plat.get("events"):
             events_path = (path.parent / plat["events"]).resolve()
             if not events_path.exists():
                 ck.add(MissingFile(place, f"events file not found: {plat['events']}",

@@ -13,10 +13,11 @@ fix, and did-you-mean hints would need a second pass anyway.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import string
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from director.errors import BadParameter, Place, ShowLoadError, UnknownName
@@ -25,6 +26,8 @@ from director.yamlsource import YList, YMap
 
 def did_you_mean(name: str, options: Iterable[str]) -> str:
     options = list(options)
+    if not options:  # callers fall back to their own hint ("declare it under ...") on ''
+        return ""
     close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
     if close:
         return f"did you mean '{close[0]}'?"
@@ -146,10 +149,16 @@ _CLOCK = re.compile(r"^(?:(\d+):)?(\d+):(\d+(?:\.\d+)?)$")
 def parse_duration(value: Any) -> float | None:
     """Seconds from 90, 90.5, "90s", "1m30s", "1h", "01:30" or "1:00:00"; None if not a duration."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+        return float(value) if math.isfinite(value) else None
     if not isinstance(value, str):
         return None
     text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        return seconds if math.isfinite(seconds) else None
     m = _CLOCK.match(text)
     if m:
         return int(m.group(1) or 0) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
@@ -176,7 +185,8 @@ class Duration(Spec):
         return seconds
 
     def schema(self) -> dict[str, Any]:
-        pattern = r"^(\d+h)?(\d+m)?(\d+(\.\d+)?s)?$|^(\d+:)?\d+:\d+$"
+        pattern = (r"^\s*(\d+(\.\d+)?|(?=\d)(\d+h)?\s*(\d+m)?\s*(\d+(\.\d+)?s)?|"
+                   r"(\d+:)?\d+:\d+(\.\d+)?)\s*$")
         return {"anyOf": [{"type": "number", "minimum": self.minimum},
                           {"type": "string", "pattern": pattern}]}
 
@@ -346,7 +356,7 @@ class Record(Spec):
     doc: str = ""
     extra: Spec | None = None  # spec for keys not in `fields`; None = unknown keys are errors
     short: str | None = None  # a field that a bare scalar fills (e.g. `voice: subtitles`)
-    context: list[str] = field(default_factory=list)
+    owner: str = ""  # what to call the mapping in messages (e.g. "wait node 'pause'")
 
     def check(self, value: Any, place: Place, label: str, ck: Checker) -> Any:
         if value is None:
@@ -381,7 +391,7 @@ class Record(Spec):
             if key in out:
                 continue
             if f.required:
-                where = f"'{label}'" if label else "this mapping"
+                where = self.owner or (f"'{label}'" if label else "this mapping")
                 ck.bad(value.place if isinstance(value, YMap) else place,
                        f"{where} is missing the required key '{key}'",
                        f"add '{key}:' ({f.doc or f.spec.describe()})")
@@ -419,3 +429,40 @@ def _copy_default(value: Any) -> Any:
     if isinstance(value, list):
         return list(value)
     return value
+
+
+class Tagged(Spec):
+    """A mapping whose `tag` key picks which Record checks it (e.g. a platform's `kind`)."""
+
+    def __init__(self, tag: str, variants: Callable[[], dict[str, Record]]) -> None:
+        self.tag = tag
+        self._variants = variants  # called lazily: registries import modules
+
+    def check(self, value: Any, place: Place, label: str, ck: Checker) -> Any:
+        variants = self._variants()
+        if not isinstance(value, dict):
+            ck.bad(place, f"'{label}' must be a mapping with '{self.tag}'",
+                   f"{self.tag}: one of {', '.join(sorted(variants))}")
+            return None
+        kind = value.get(self.tag)
+        if kind not in variants:
+            where = value.value_place(self.tag) if isinstance(value, YMap) else place
+            if kind is None:
+                ck.bad(place, f"'{label}' needs '{self.tag}'",
+                       f"one of: {', '.join(sorted(variants))}")
+            else:
+                ck.unknown(where, f"unknown {self.tag} '{kind}' in '{label}'",
+                           did_you_mean(str(kind), variants))
+            return None
+        return variants[kind].check(value, place, label, ck)
+
+    def schema(self) -> dict[str, Any]:
+        out = []
+        for kind, record in sorted(self._variants().items()):
+            s = record.schema()
+            s["properties"] = {**s["properties"], self.tag: {"const": kind}}
+            out.append(s)
+        return {"anyOf": out}
+
+    def describe(self) -> str:
+        return f"mapping with {self.tag}"

@@ -1,8 +1,9 @@
 """Constant-memory latency statistics for hot paths (tick cost, lateness, reaction times).
 
 A four-hour show ticks 432,000 times; keeping every sample would grow memory for nothing. Samples
-go into logarithmic buckets 2% wide (about 1,100 ints cover 1 µs to 100 s), which bounds a
-percentile's error at 2% while `max` stays exact.
+go into logarithmic buckets 2% wide (about 1,200 ints cover 1 µs to 10,000 s: reaction times of
+gifts held back by a long segment reach minutes), which bounds a percentile's error at 2% while
+`max` stays exact; a percentile that falls in the overflow bucket reads out as `max`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import math
 _RATIO = 1.02
 _LOG_RATIO = math.log(_RATIO)
 _FLOOR = 1e-6  # seconds; smaller samples land in bucket 0
-_BUCKETS = int(math.log(1e2 / _FLOOR) / _LOG_RATIO) + 2
+_BUCKETS = int(math.log(1e4 / _FLOOR) / _LOG_RATIO) + 2
 
 
 class LatencyStats:
@@ -46,6 +47,8 @@ class LatencyStats:
         for index, n in enumerate(self._buckets):
             seen += n
             if seen >= rank:
+                if index == _BUCKETS - 1:  # the overflow bucket has no upper edge
+                    return self.max
                 edge = _FLOOR if index == 0 else _FLOOR * _RATIO ** index
                 return min(edge, self.max)
         return self.max

@@ -127,7 +127,15 @@ class TreeLoader:
             name = kind_name
         elif not isinstance(name, str):
             name = str(name)
+        if "/" in name:
+            self.ck.bad(value.value_place(kind_name), f"node name '{name}' contains '/'",
+                        "'/' separates node paths; use another character")
+            name = name.replace("/", "-")
         params_raw = {k: v for k, v in value.items() if k != kind_name}
+        if kind_name in kind.params:
+            # `scene: Main`, `effect: confetti`: a parameter named like its kind cannot be written
+            # beside the kind key (YAML keys are unique), so the node's name gives its value
+            params_raw[kind_name] = name
         node = NodeSpec(kind=kind_name, name=name.strip() or kind_name, params={}, children=[],
                         place=value.key_place(kind_name), source=source)
         self._load_params(kind, node, value, params_raw, file, source)
@@ -146,6 +154,10 @@ class TreeLoader:
             elif not isinstance(children, YList):
                 self.ck.bad(value.value_place("children"), "'children' must be a list of nodes",
                             "write one '- node' per line")
+            elif not children:
+                self.ck.bad(value.value_place("children"),
+                            f"'{kind.name}' node '{node.name}' has no children",
+                            "give it at least one child, or remove it")
             else:
                 for index, child in enumerate(children):
                     spec = self.load_node(child, children.item_place(index), file, source)
@@ -176,16 +188,18 @@ class TreeLoader:
         sub.place = node.place
         sub.key_places = {k: value.key_place(k) for k in params_raw}
         sub.value_places = {k: value.value_place(k) for k in params_raw}
-        record = Record(kind.params)
+        record = Record(kind.params, owner=f"{kind.name} node '{node.name}'")
         node.params = record.check(sub, node.place, "", self.ck)
         if kind.validate is not None:
             kind.validate(node, sub, self)
 
     # -- includes -------------------------------------------------------------------------------
+    SEARCH_UP = 3  # folders above the show searched for includes (shows/x.yaml -> trees/)
+
     def resolve(self, name: str, file: Path) -> Path | None:
-        candidates = [file.parent / name]
-        for parent in self.show_path.resolve().parents:
-            candidates.append(parent / name)
+        show_dir = self.show_path.resolve().parent
+        candidates = [file.parent / name, show_dir / name]
+        candidates += [parent / name for parent in show_dir.parents[: self.SEARCH_UP]]
         for candidate in candidates:
             if candidate.is_file():
                 return candidate.resolve()
@@ -206,7 +220,8 @@ class TreeLoader:
         if path is None:
             self.ck.add(MissingFile(
                 value.value_place(INCLUDE), f"subtree file not found: {target}",
-                f"looked next to {file.name} and in the show's parent folders"))
+                f"looked next to {file.name}, in the show's folder and "
+                f"{self.SEARCH_UP} folders above it"))
             return None
         if path in self._stack:
             chain = " -> ".join(p.name for p in [*self._stack[self._stack.index(path):], path])
@@ -239,7 +254,10 @@ class TreeLoader:
             args = YMap()
             args.place, args.key_places, args.value_places = value.place, {}, {}
         params = self._bind_params(raw.get("params"), raw, args, display)
-        tree = _substitute(raw["tree"], params, self.ck, raw.value_place("tree"))
+        # declared but left without a value: reported once at the include, not at every use
+        decls = raw.get("params")
+        unbound = frozenset(decls).difference(params) if isinstance(decls, YMap) else frozenset()
+        tree = _substitute(raw["tree"], params, self.ck, raw.value_place("tree"), unbound)
         self._stack.append(path)
         try:
             node = self.load_node(tree, raw.value_place("tree"), path,
@@ -297,34 +315,38 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def _substitute(value: Any, params: dict[str, Any], ck: Checker, place: Place) -> Any:
+def _substitute(value: Any, params: dict[str, Any], ck: Checker, place: Place,
+                unbound: frozenset[str] = frozenset()) -> Any:
     if isinstance(value, YMap):
         out = YMap()
         out.place, out.key_places = value.place, dict(value.key_places)
         out.value_places = dict(value.value_places)
         for k, v in value.items():
-            out[k] = _substitute(v, params, ck, value.value_place(k))
+            out[k] = _substitute(v, params, ck, value.value_place(k), unbound)
         return out
     if isinstance(value, YList):
         items = YList()
         items.place, items.item_places = value.place, list(value.item_places)
-        items.extend(_substitute(v, params, ck, value.item_place(i)) for i, v in enumerate(value))
+        items.extend(_substitute(v, params, ck, value.item_place(i), unbound)
+                     for i, v in enumerate(value))
         return items
     if isinstance(value, str):
         whole = _WHOLE_PARAM.match(value)
         if whole:
             name = whole.group(1)
             if name not in params:
-                ck.unknown(place, f"unknown subtree parameter '${name}'",
-                           did_you_mean(name, params) or "declare it under 'params:'")
+                if name not in unbound:
+                    ck.unknown(place, f"unknown subtree parameter '${name}'",
+                               did_you_mean(name, params) or "declare it under 'params:'")
                 return None
             return params[name]
 
         def repl(m: re.Match[str]) -> str:
             name = m.group(1)
             if name not in params:
-                ck.unknown(place, f"unknown subtree parameter '${{{name}}}'",
-                           did_you_mean(name, params) or "declare it under 'params:'")
+                if name not in unbound:
+                    ck.unknown(place, f"unknown subtree parameter '${{{name}}}'",
+                               did_you_mean(name, params) or "declare it under 'params:'")
                 return m.group(0)
             return str(params[name])
 
@@ -334,12 +356,15 @@ def _substitute(value: Any, params: dict[str, Any], ck: Checker, place: Place) -
 
 def _assign_paths(node: NodeSpec, parent: str) -> None:
     node.path = f"{parent}/{node.name}" if parent else node.name
-    seen: dict[str, int] = {}
+    taken: set[str] = set()
     for child in node.children:
-        count = seen.get(child.name, 0) + 1
-        seen[child.name] = count
-        if count > 1:
-            child.name = f"{child.name} #{count}"
+        # a sibling may already be called 'x #2', so count on until the name is free
+        name, count = child.name, 1
+        while name in taken:
+            count += 1
+            name = f"{child.name} #{count}"
+        taken.add(name)
+        child.name = name
         _assign_paths(child, node.path)
 
 

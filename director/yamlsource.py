@@ -68,7 +68,10 @@ class _Builder:
                         "write the keys out, or use an include with parameters",
                     ))
                     continue
-                key = self.build(key_node)
+                # A plain key is its text: YAML 1.1 reads `on:` (once's parameter), `yes:` or
+                # `off:` as booleans, which would make them the key 'True' or 'False'.
+                key = (key_node.value if isinstance(key_node, yaml.ScalarNode)
+                       else self.build(key_node))
                 if not isinstance(key, str):
                     key = str(key)
                 if key in result:

@@ -13,11 +13,13 @@ import json
 import logging
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from director.clock import Clock
 from director.errors import EventsFileError
 from director.events import Event, EventFormatError, Money, event_from_record
 from director.listeners.base import Emit, Listener
+from director.spec import Field, Str
 
 log = logging.getLogger("director.listeners.sim")
 
@@ -56,6 +58,18 @@ def read_events_file(path: Path, *, platform: str = "sim", money: Money | None =
 
 class SimListener(Listener):
     name = "sim"
+    kind = "sim"
+    doc = "replays a JSONL file of timed events (demos, tests, rehearsals)"
+    settings = {
+        "events": Field(Str(non_empty=True), "JSONL events file, relative to the show",
+                        required=True),
+        "platform": Field(Str(non_empty=True), "platform name the events claim", default="sim"),
+    }
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any], *, clock: Clock, money: Money) -> Listener:
+        return cls(Path(settings["events"]), clock=clock, platform=settings["platform"],
+                   money=money)
 
     def __init__(self, path: Path, *, clock: Clock, platform: str = "sim",
                  money: Money | None = None) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from director.chat import is_question
@@ -34,11 +35,18 @@ def choose(lines: Mapping[str, list[str]], text: str, rng: random.Random) -> tup
     return rng.choice(options), lang
 
 
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    emotion: str = "neutral"
+    language: str = "en"  # the language the line is in (viewer names in it do not count)
+
+
 class Dialogue:
     name = "dialogue"
 
-    def reply(self, event: Event, *, topic: str = "") -> Handle[tuple[str, str]]:
-        """Start a reply; the handle's result is (text, emotion)."""
+    def reply(self, event: Event, *, topic: str = "") -> Handle[Reply]:
+        """Start a reply; the handle's result is the Reply (None if cancelled)."""
         raise NotImplementedError
 
 
@@ -49,7 +57,7 @@ class TemplateResponder(Dialogue):
         self.persona = persona
         self.rng = rng
 
-    def reply(self, event: Event, *, topic: str = "") -> Handle[tuple[str, str]]:
+    def reply(self, event: Event, *, topic: str = "") -> Handle[Reply]:
         text = getattr(event, "text", "")
         replies = self.persona["replies"]
         if isinstance(event, Speech):
@@ -60,8 +68,8 @@ class TemplateResponder(Dialogue):
             situation, emotion = "question", "neutral"
         else:
             situation, emotion = "chat", "happy"
-        template, _ = choose(replies[situation], text or event.viewer.name, self.rng)
+        template, lang = choose(replies[situation], text or event.viewer.name, self.rng)
         line = fill(template, {"viewer": event.viewer.name, "text": text, "topic": topic,
                                "name": self.persona["name"], "value": f"{event.money:g}",
                                "currency": getattr(event, "currency", "")})
-        return Ready((line, emotion))
+        return Ready(Reply(line, emotion, lang))

@@ -96,6 +96,7 @@ class Voice:
             if other is not handle and other.start >= end and not other._done:
                 other.start -= shift
                 other.end -= shift
+                self.ledger.speech_moved(other.speech_id, other.start, other.end)
         self.busy_until = max((h.end for h in self.queue if h is not handle and not h._done),
                               default=end)
         self.last_end = min(self.last_end, self.busy_until) if self.busy_until > now else end
