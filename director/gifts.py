@@ -95,6 +95,10 @@ class GiftQueue:
         entry = self._entry(event, now)
         self.entries.append(entry)
         self._open[key] = entry
+        if len(self._open) > 2 * len(self.entries) + 1024:
+            # a combo quiet for longer than the window never grows again: forget it, or every
+            # (viewer, gift) of a long show stays here with its events (amortised O(1))
+            self._open = {k: e for k, e in self._open.items() if now - e.last_at <= self.window}
 
     def ready(self, now: float) -> list[Thanks]:
         return [e for e in self.entries if now - e.last_at >= self.window]

@@ -1140,9 +1140,9 @@ def test_sim_platform_without_events(tmp_path: Path) -> None:
 
 def test_unknown_platform_kind(tmp_path: Path) -> None:
     errors = load_errors(tmp_path, "name: t\npersona: {name: T}\n"
-                                   "platforms: [{kind: twitch}]\ntree: {idle: i}\n")
+                                   "platforms: [{kind: myspace}]\ntree: {idle: i}\n")
     error = only(errors)
-    assert "'twitch'" in error.message and "platforms[0]" in error.message, listing(errors)
+    assert "'myspace'" in error.message and "platforms[0]" in error.message, listing(errors)
     assert at(error) == (3, 20), listing(errors)
 
 
