@@ -193,6 +193,7 @@ class Director:
 
     def tick(self) -> float:
         """One tick: refresh, tick the tree, settle. Returns the tree tick's cost in seconds."""
+        self.ledger.flush()  # every event the tree may see is durable first
         self.refresh()
         ctx = self.ctx
         ctx.reactions.clear()
@@ -223,6 +224,7 @@ class Director:
             active = ctx.segments.active()
             if active is not None:
                 ctx.segments.save(active.name)
+        self.ledger.flush()
         return cost
 
     def _name_interrupters(self) -> None:

@@ -11,7 +11,7 @@ currency (`Money.to_base` converts at the listener), so gift tiers apply the sam
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 
@@ -225,12 +225,18 @@ def event_from_record(
 
 def event_to_record(event: Event) -> dict[str, Any]:
     """The JSON object form of an event (inverse of `event_from_record` in the base currency)."""
-    record = asdict(event)
-    viewer = record.pop("viewer")
-    record.pop("received", None)
+    # field by field: dataclasses.asdict deep-copies, half the cost of ingesting an event
+    record = {name: getattr(event, name) for name in _FIELDS[type(event)]}
+    viewer = event.viewer
     record["kind"] = event.kind
-    record["viewer"] = {"id": viewer["id"], "name": viewer["name"], "level": viewer["level"]}
+    record["viewer"] = {"id": viewer.id, "name": viewer.name, "level": viewer.level}
     return record
+
+
+_FIELDS: dict[type[Event], tuple[str, ...]] = {
+    cls: tuple(f.name for f in fields(cls) if f.name not in ("viewer", "received"))
+    for cls in EVENT_KINDS.values()
+}
 
 
 def describe(event: Event) -> str:

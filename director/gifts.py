@@ -129,8 +129,8 @@ class GiftQueue:
             lowest = min(e.tier for e in ready)
             group = [e for e in ready if e.tier == lowest]
         if len(group) > 1:
-            for e in group:
-                self.entries.remove(e)
+            taken = {id(e) for e in group}  # one pass: removing one by one is O(n²) in a storm
+            self.entries = [e for e in self.entries if id(e) not in taken]
             return self._aggregate(group)
         best = min(ready, key=self._rank)
         self.entries.remove(best)
