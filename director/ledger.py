@@ -24,6 +24,7 @@ after that last heartbeat), so report times never go backwards.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import time
@@ -159,10 +160,8 @@ class Ledger:
         """
         if not self.db.in_transaction:
             self.db.execute("BEGIN")
-            try:
+            with contextlib.suppress(RuntimeError):  # no loop (tools, tests): the caller flushes
                 asyncio.get_running_loop().call_soon(self.flush)
-            except RuntimeError:  # no loop (tools, tests): the caller flushes
-                pass
         cur = self.db.execute(
             "INSERT OR IGNORE INTO events (platform, msg_id, kind, viewer, payload, received_s, "
             "run) VALUES (?, ?, ?, ?, ?, ?, ?)",
