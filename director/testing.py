@@ -21,7 +21,7 @@ from py_trees.common import Status
 
 from director.clock import SimClock
 from director.engine import Director
-from director.events import Event, event_from_record
+from director.events import Event, Gift, event_from_record
 from director.showfile import Show, load_show
 
 MINIMAL_SHOW = """\
@@ -118,3 +118,33 @@ class ShowHarness:
 
     def close(self) -> None:
         self.director.close()
+
+
+class RecordingEmit:
+    """A listener's `emit` that keeps events and drops repeats of (platform, msg_id).
+
+    That is what the ledger does with them: the test double for listener tests, no database.
+    """
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.keys: set[tuple[str, str]] = set()
+        self.offered = 0  # every call, repeats included
+
+    def __call__(self, event: Event) -> bool:
+        self.offered += 1
+        key = (event.platform, event.msg_id)
+        if key in self.keys:
+            return False
+        self.keys.add(key)
+        self.events.append(event)
+        return True
+
+    @property
+    def ids(self) -> list[str]:
+        """msg_ids of the kept events, in order."""
+        return [e.msg_id for e in self.events]
+
+    def gifts(self) -> int:
+        """How many gifts the kept gift events add up to."""
+        return sum(e.count for e in self.events if isinstance(e, Gift))

@@ -53,6 +53,7 @@ from director.listeners.bilibili import (
 from director.listeners.bilibili_open import BilibiliOpenListener, decode_open, signed_headers
 from director.listeners.protowire import encode
 from director.spec import Checker
+from director.testing import RecordingEmit
 
 ROOT = Path(__file__).resolve().parent.parent
 CNY = Money()
@@ -440,26 +441,6 @@ async def serve(routes: dict[str, Any]) -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-class Ledgerish:
-    """An emit that dedupes on (platform, msg_id) like the ledger."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self.keys: set[tuple[str, str]] = set()
-        self.offered = 0
-
-    def __call__(self, event: Event) -> bool:
-        self.offered += 1
-        key = (event.platform, event.msg_id)
-        if key in self.keys:
-            return False
-        self.keys.add(key)
-        self.events.append(event)
-        return True
-
-    @property
-    def ids(self) -> list[str]:
-        return [e.msg_id for e in self.events]
 
 
 async def until(condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
@@ -534,7 +515,7 @@ def test_handshake_heartbeats_and_frames_of_every_encoding() -> None:
     async def main() -> None:
         async with serve({"/sub": room.handler}) as base:
             listener = web_listener(base.replace("http", "ws") + "/sub", heartbeat_s=0.05)
-            emit = Ledgerish()
+            emit = RecordingEmit()
             with captured(listener.log) as logs:
                 async with running(listener, emit):
                     await until(lambda: "dm:last" in emit.ids, "the last danmaku")
@@ -570,7 +551,7 @@ def test_reconnect_after_a_drop_and_resent_frames_are_kept_once() -> None:
     async def main() -> None:
         async with serve({"/sub": room.handler}) as base:
             listener = web_listener(base.replace("http", "ws") + "/sub")
-            emit = Ledgerish()
+            emit = RecordingEmit()
             async with running(listener, emit):
                 await until(lambda: "dm:m7" in emit.ids, "the frames after the reconnect")
             assert room.connections == 2 and listener.reconnects >= 1
@@ -589,7 +570,7 @@ def test_refused_auth_is_a_config_error_said_once_and_retried_slowly() -> None:
         async with serve({"/sub": room.handler}) as base:
             listener = web_listener(base.replace("http", "ws") + "/sub", room_id=12345)
             with captured(listener.log) as logs:
-                async with running(listener, Ledgerish()):
+                async with running(listener, RecordingEmit()):
                     await until(lambda: room.connections >= 3 and listener.state == "failed",
                                 "three attempts, the listener failed")
             errors = logs.text(logging.ERROR)
@@ -607,7 +588,7 @@ def test_a_silent_connection_is_dead_and_reconnected() -> None:
         async with serve({"/sub": room.handler}) as base:
             listener = web_listener(base.replace("http", "ws") + "/sub", silence_s=0.2,
                                     heartbeat_s=0.05)
-            async with running(listener, Ledgerish()):
+            async with running(listener, RecordingEmit()):
                 await until(lambda: room.connections >= 2, "a reconnect")
             assert "no frame for 0.2 s" in listener.last_error
             assert room.heartbeats >= 1, "heartbeats were sent but never answered"
@@ -632,7 +613,7 @@ def test_credentials_come_from_the_environment_and_are_never_logged(
             listener = web_listener(base.replace("http", "ws") + "/sub", uid=99,
                                     token_env="TEST_BILI_KEY", cookie_env="TEST_BILI_COOKIE")
             with captured(listener.log) as logs:
-                async with running(listener, Ledgerish()):
+                async with running(listener, RecordingEmit()):
                     await until(lambda: listener.received == 1, "a danmaku")
             assert room.auths[0]["key"] == secret and room.auths[0]["buvid"] == "BUVID-42"
             assert room.auths[0]["uid"] == 99 and seen_cookie == [cookie]
@@ -641,7 +622,7 @@ def test_credentials_come_from_the_environment_and_are_never_logged(
             missing = web_listener(base.replace("http", "ws") + "/sub",
                                    token_env="TEST_BILI_NOT_SET")
             with captured(missing.log) as logs:
-                async with running(missing, Ledgerish()):
+                async with running(missing, RecordingEmit()):
                     await until(lambda: missing.state == "failed", "the config error")
             assert "TEST_BILI_NOT_SET is not set" in logs.text(logging.ERROR)[0]
             assert room.connections == 1, "no connection without the key"
@@ -823,7 +804,7 @@ def test_open_platform_session_starts_beats_and_ends(monkeypatch: pytest.MonkeyP
     async def main() -> None:
         async with open_platform(lambda n: [brotli_msg(*OPEN_FRAMES)]) as (base, api, room):
             listener = open_listener(base, game_heartbeat_s=0.05, heartbeat_s=0.05)
-            emit = Ledgerish()
+            emit = RecordingEmit()
             with captured(listener.log) as logs:
                 async with running(listener, emit):
                     await until(lambda: len(emit.events) == 6, "the open-platform events")
@@ -851,7 +832,7 @@ def test_open_platform_interaction_end_restarts_the_game(
     async def main() -> None:
         async with open_platform(script) as (base, api, room):
             listener = open_listener(base)
-            emit = Ledgerish()
+            emit = RecordingEmit()
             async with running(listener, emit):
                 await until(lambda: emit.ids == ["dm-1", "gift-1"], "events of both games")
             assert api.paths() == ["/v2/app/start", "/v2/app/end", "/v2/app/start",
@@ -870,7 +851,7 @@ def test_open_platform_bad_signature_is_a_config_error(monkeypatch: pytest.Monke
         async with open_platform(lambda n: []) as (base, api, room):
             listener = open_listener(base)
             with captured(listener.log) as logs:
-                async with running(listener, Ledgerish()):
+                async with running(listener, RecordingEmit()):
                     # the server counts the refusal before the listener has read the reply
                     await until(lambda: len(api.rejected) >= 2 and listener.state == "failed",
                                 "two refused starts, the listener failed")
@@ -891,7 +872,7 @@ def test_open_platform_missing_variable_names_it(monkeypatch: pytest.MonkeyPatch
     async def main() -> None:
         async with open_platform(lambda n: []) as (base, api, _room):
             listener = open_listener(base)
-            async with running(listener, Ledgerish()):
+            async with running(listener, RecordingEmit()):
                 await until(lambda: listener.state == "failed", "the config error")
             assert "environment variable TEST_OPEN_KEY_ID is not set" in listener.last_error
             assert api.calls == [] and api.rejected == []

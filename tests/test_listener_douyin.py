@@ -32,6 +32,7 @@ from director.listeners.douyin import DouyinDecoder, DouyinListener, GiftCombos,
 from director.listeners.douyin_webhook import DouyinWebhookListener, decode_push, sign
 from director.listeners.protowire import Message, encode
 from director.spec import Checker
+from director.testing import RecordingEmit
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = Backoff(initial=0.01, maximum=0.03)
@@ -88,28 +89,9 @@ def push(messages: Sequence[dict[int, Any]], *, log_id: int = 1, need_ack: bool 
                    8: gzip.compress(encode(response))})
 
 
-class LedgerLike:
-    """The emit the director uses, minus the database: a duplicate (platform, msg_id) is dropped."""
-
-    def __init__(self) -> None:
-        self.keys: set[tuple[str, str]] = set()
-        self.events: list[Event] = []
-        self.offered = 0
-
-    def __call__(self, event: Event) -> bool:
-        self.offered += 1
-        key = (event.platform, event.msg_id)
-        if key in self.keys:
-            return False
-        self.keys.add(key)
-        self.events.append(event)
-        return True
-
-    def gifts(self) -> int:
-        return sum(e.count for e in self.events if isinstance(e, Gift))
 
 
-def decode_all(decoder: DouyinDecoder, frames: Sequence[bytes], emit: LedgerLike) -> list[str]:
+def decode_all(decoder: DouyinDecoder, frames: Sequence[bytes], emit: RecordingEmit) -> list[str]:
     problems = []
     for data in frames:
         out = decoder.decode(data)
@@ -180,7 +162,7 @@ COMBO_COUNTS = [1, 2, 3, 4, 5, 5]
 def test_combo_counted_once_whatever_the_delivery(order: list[int]) -> None:
     """Any subset of the combo's frames, in any order, repeated: the count is the highest count
     delivered, never a sum; the value follows the count."""
-    emit = LedgerLike()
+    emit = RecordingEmit()
     decoder = DouyinDecoder()
     # One frame per message, and also all of them bundled in one frame (Douyin batches).
     assert decode_all(decoder, [push([COMBO[i]]) for i in order], emit) == []
@@ -191,14 +173,14 @@ def test_combo_counted_once_whatever_the_delivery(order: list[int]) -> None:
 
 
 def test_combo_of_five_then_end_is_five_gifts_not_fifteen() -> None:
-    emit = LedgerLike()
+    emit = RecordingEmit()
     decode_all(DouyinDecoder(), [push([f]) for f in COMBO], emit)
     assert [e.count for e in emit.events if isinstance(e, Gift)] == [1, 1, 1, 1, 1]
     assert emit.gifts() == 5
 
 
 def test_combo_end_frame_alone_counts_the_whole_combo() -> None:
-    emit = LedgerLike()
+    emit = RecordingEmit()
     decode_all(DouyinDecoder(), [push([COMBO[-1]])], emit)
     assert emit.gifts() == 5
 
@@ -206,14 +188,14 @@ def test_combo_end_frame_alone_counts_the_whole_combo() -> None:
 def test_combo_resent_after_a_restart_is_not_counted_again() -> None:
     """The running totals live in memory; after a restart the platform's resends carry the same
     delta ids, so the ledger drops them and only the new clicks count."""
-    emit = LedgerLike()
+    emit = RecordingEmit()
     decode_all(DouyinDecoder(), [push([f]) for f in COMBO[:3]], emit)
     decode_all(DouyinDecoder(), [push([f]) for f in COMBO], emit)  # fresh decoder, all resent
     assert emit.gifts() == 5
 
 
 def test_two_viewers_same_group_id_are_separate_combos() -> None:
-    emit = LedgerLike()
+    emit = RecordingEmit()
     frames = [gift(1, 1, repeat=3, group=9), gift(2, 2, repeat=2, group=9),
               gift(3, 1, repeat=4, group=9)]
     decode_all(DouyinDecoder(), [push([f]) for f in frames], emit)
@@ -225,7 +207,7 @@ def test_two_viewers_same_group_id_are_separate_combos() -> None:
 
 
 def test_combo_without_group_id_counts_at_its_end_frame() -> None:
-    emit = LedgerLike()
+    emit = RecordingEmit()
     first = [gift(1, 1, repeat=n) for n in (1, 2, 3)] + [gift(4, 1, repeat=3, end=True)]
     second = [gift(5, 1, repeat=n) for n in (1, 2)] + [gift(6, 1, repeat=2, end=True)]
     decode_all(DouyinDecoder(), [push([f]) for f in first + second + first[-1:]], emit)
@@ -233,7 +215,7 @@ def test_combo_without_group_id_counts_at_its_end_frame() -> None:
 
 
 def test_non_combo_gifts_each_count() -> None:
-    emit = LedgerLike()
+    emit = RecordingEmit()
     frames = [gift(1, 1, combo=False, gift_id=3, diamonds=3000),
               gift(2, 1, combo=False, gift_id=3, diamonds=3000)]
     decode_all(DouyinDecoder(), [push([f]) for f in frames], emit)
@@ -391,7 +373,7 @@ def test_live_session_decodes_acks_and_heartbeats(monkeypatch: pytest.MonkeyPatc
               push([gift(3, 3, repeat=1, group=5, diamonds=10)], log_id=12, ext="ext-b"),
               push([member(4, 4)], log_id=13, need_ack=False)]
     server = PushServer([Connection(frames)])
-    emit = LedgerLike()
+    emit = RecordingEmit()
 
     async def main() -> None:
         async with serving(server.handle) as port:
@@ -419,7 +401,7 @@ def test_disconnect_mid_stream_reconnects_and_each_event_appears_once() -> None:
     first = chats[:5] + combo[:3]
     second = chats[3:] + combo[1:]  # resends chats 4-5 and combo clicks 2-3
     server = PushServer([Connection(first, then="close"), Connection(second)])
-    emit = LedgerLike()
+    emit = RecordingEmit()
 
     async def main() -> None:
         async with serving(server.handle) as port:
@@ -442,7 +424,7 @@ def test_malformed_frames_are_counted_and_the_connection_survives() -> None:
                                  encode({6: "gzip", 7: "msg", 8: b"\x1f\x8bbroken"}),
                                  push([chat(1, 1, "a", "still here")])]
     server = PushServer([Connection(frames)])
-    emit = LedgerLike()
+    emit = RecordingEmit()
 
     async def main() -> None:
         async with serving(server.handle) as port:
@@ -459,15 +441,15 @@ def test_missing_or_refused_url_is_a_config_error(monkeypatch: pytest.MonkeyPatc
 
     async def main() -> None:
         with pytest.raises(ListenerConfigError, match=r"\$DOUYIN_WS_URL"):
-            await DouyinListener().session(LedgerLike())
+            await DouyinListener().session(RecordingEmit())
         monkeypatch.setenv("DOUYIN_WS_URL", "https://live.douyin.com/123")
         with pytest.raises(ListenerConfigError, match="wss://"):
-            await DouyinListener().session(LedgerLike())
+            await DouyinListener().session(RecordingEmit())
         server = PushServer([Connection([])], refuse=403)
         async with serving(server.handle) as port:
             monkeypatch.setenv("DOUYIN_WS_URL", url(port))
             with pytest.raises(ListenerConfigError, match="fresh one"):
-                await DouyinListener().session(LedgerLike())
+                await DouyinListener().session(RecordingEmit())
 
     asyncio.run(main())
 
@@ -556,7 +538,7 @@ async def post(http: aiohttp.ClientSession, endpoint: str, msg_type: str, items:
 
 def test_webhook_valid_signature_becomes_events(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOUYIN_WEBHOOK_SECRET", SECRET)
-    emit = LedgerLike()
+    emit = RecordingEmit()
 
     async def main() -> None:
         async with webhook(emit, gift_names={"SEC-ROCKET": "抖音1号"}) as (listener, endpoint), \
@@ -579,7 +561,7 @@ def test_webhook_valid_signature_becomes_events(monkeypatch: pytest.MonkeyPatch)
 def test_webhook_bad_signature_is_403_and_nothing_is_emitted(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOUYIN_WEBHOOK_SECRET", SECRET)
-    emit = LedgerLike()
+    emit = RecordingEmit()
 
     async def main() -> None:
         async with webhook(emit) as (listener, endpoint), aiohttp.ClientSession() as http:
@@ -596,7 +578,7 @@ def test_webhook_bad_signature_is_403_and_nothing_is_emitted(
 def test_webhook_redelivery_is_emitted_twice_and_deduped_by_the_ledger(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOUYIN_WEBHOOK_SECRET", SECRET)
-    emit = LedgerLike()
+    emit = RecordingEmit()
 
     async def main() -> None:
         async with webhook(emit) as (listener, endpoint), aiohttp.ClientSession() as http:
@@ -610,7 +592,7 @@ def test_webhook_redelivery_is_emitted_twice_and_deduped_by_the_ledger(
 
 def test_webhook_unreadable_body_is_400_and_counted(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOUYIN_WEBHOOK_SECRET", SECRET)
-    emit = LedgerLike()
+    emit = RecordingEmit()
 
     async def main() -> None:
         async with webhook(emit) as (listener, endpoint), aiohttp.ClientSession() as http:
@@ -628,7 +610,7 @@ def test_webhook_unreadable_body_is_400_and_counted(monkeypatch: pytest.MonkeyPa
 def test_webhook_without_a_secret_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DOUYIN_WEBHOOK_SECRET", raising=False)
     with pytest.raises(ListenerConfigError, match=r"\$DOUYIN_WEBHOOK_SECRET"):
-        asyncio.run(DouyinWebhookListener(port=0).session(LedgerLike()))
+        asyncio.run(DouyinWebhookListener(port=0).session(RecordingEmit()))
 
 
 @settings(max_examples=300, deadline=None)

@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from director.errors import Place
-from director.events import Chat, Event, Gift, Like, Money
+from director.events import Chat, Gift, Like, Money
 from director.listeners import listener_kinds, platform_records
 from director.listeners.base import Backoff, ListenerConfigError
 from director.listeners.kuaishou import (
@@ -35,6 +35,7 @@ from director.listeners.kuaishou import (
 )
 from director.listeners.protowire import Message, encode
 from director.spec import Checker
+from director.testing import RecordingEmit
 
 FAST = Backoff(initial=0.01, maximum=0.03)
 PRICES = {"1": 1.0, "9": 100.0}  # 快币: 1 = 0.1 CNY, 100 = 10 CNY
@@ -77,32 +78,13 @@ def error(code: int, text: str) -> bytes:
     return encode({1: SC_ERROR, 3: {1: code, 2: text}})
 
 
-class LedgerLike:
-    """The emit the director uses, minus the database: a duplicate (platform, msg_id) is dropped."""
-
-    def __init__(self) -> None:
-        self.keys: set[tuple[str, str]] = set()
-        self.events: list[Event] = []
-        self.offered = 0
-
-    def __call__(self, event: Event) -> bool:
-        self.offered += 1
-        key = (event.platform, event.msg_id)
-        if key in self.keys:
-            return False
-        self.keys.add(key)
-        self.events.append(event)
-        return True
-
-    def gifts(self) -> int:
-        return sum(e.count for e in self.events if isinstance(e, Gift))
 
 
 def decoder() -> KuaishouDecoder:
     return KuaishouDecoder(gift_prices=PRICES, gift_names=NAMES)
 
 
-def decode_all(dec: KuaishouDecoder, frames: Sequence[bytes], emit: LedgerLike) -> list[str]:
+def decode_all(dec: KuaishouDecoder, frames: Sequence[bytes], emit: RecordingEmit) -> list[str]:
     problems = []
     for data in frames:
         out = dec.decode(data)
@@ -143,7 +125,7 @@ COMBO = [gift(f"f{n}", "u7", 1, combo=n, merge="mk-1") for n in range(1, 6)]
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.integers(0, len(COMBO) - 1), min_size=1, max_size=20))
 def test_combo_counted_once_whatever_the_delivery(order: list[int]) -> None:
-    emit = LedgerLike()
+    emit = RecordingEmit()
     dec = decoder()
     assert decode_all(dec, [feed(gifts=[COMBO[i]]) for i in order], emit) == []
     decode_all(dec, [feed(gifts=[COMBO[i] for i in order])], emit)
@@ -153,7 +135,7 @@ def test_combo_counted_once_whatever_the_delivery(order: list[int]) -> None:
 
 
 def test_combo_of_batches_counts_every_gift() -> None:
-    emit = LedgerLike()
+    emit = RecordingEmit()
     frames = [feed(gifts=[gift(f"f{n}", "u1", 1, combo=n, batch=10, merge="mk")])
               for n in (1, 2, 2, 3)]
     decode_all(decoder(), frames, emit)
@@ -161,14 +143,14 @@ def test_combo_of_batches_counts_every_gift() -> None:
 
 
 def test_feeds_without_merge_key_count_one_click_each() -> None:
-    emit = LedgerLike()
+    emit = RecordingEmit()
     clicks = [feed(gifts=[gift(f"f{n}", "u1", 1, combo=n, batch=2)]) for n in (1, 2, 3, 3)]
     decode_all(decoder(), [*clicks, clicks[1]], emit)  # f3 twice, f2 resent: same feed ids
     assert emit.gifts() == 6
 
 
 def test_combo_resent_after_a_restart_is_not_counted_again() -> None:
-    emit = LedgerLike()
+    emit = RecordingEmit()
     decode_all(decoder(), [feed(gifts=[f]) for f in COMBO[:3]], emit)
     decode_all(decoder(), [feed(gifts=[f]) for f in COMBO], emit)
     assert emit.gifts() == 5
@@ -275,7 +257,7 @@ async def serving(server: RoomServer) -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def running(listener: KuaishouListener, emit: LedgerLike) -> AsyncIterator[None]:
+async def running(listener: KuaishouListener, emit: RecordingEmit) -> AsyncIterator[None]:
     task = asyncio.create_task(listener.run(emit))
     try:
         yield
@@ -307,7 +289,7 @@ def test_enters_the_room_heartbeats_and_delivers(monkeypatch: pytest.MonkeyPatch
         encode({1: 340, 3: b""}),  # watching list: ignored
     ]
     server = RoomServer([Connection(frames)])
-    emit = LedgerLike()
+    emit = RecordingEmit()
 
     async def main() -> None:
         async with serving(server) as url:
@@ -336,7 +318,7 @@ def test_disconnect_mid_stream_reconnects_and_each_event_appears_once(
     first: list[bytes | str] = [*chats[:5], *combo[:3]]
     second: list[bytes | str] = [*chats[3:], *combo[1:]]
     server = RoomServer([Connection(first, then="close"), Connection(second)])
-    emit = LedgerLike()
+    emit = RecordingEmit()
 
     async def main() -> None:
         async with serving(server) as url:
@@ -361,7 +343,7 @@ def test_malformed_frames_are_counted_and_the_connection_survives(
     frames: list[bytes | str] = [b"\xff\xff", "text?", encode({1: SC_FEED_PUSH, 2: 2, 3: b"zz"}),
                                  feed(comments=[comment("c1", "u1", "still here")])]
     server = RoomServer([Connection(frames)])
-    emit = LedgerLike()
+    emit = RecordingEmit()
 
     async def main() -> None:
         async with serving(server) as url:
@@ -381,10 +363,10 @@ def test_refused_token_and_missing_token_are_config_errors(
         async with serving(server) as url:
             monkeypatch.delenv("KUAISHOU_TOKEN", raising=False)
             with pytest.raises(ListenerConfigError, match=r"\$KUAISHOU_TOKEN"):
-                await listener_for(url).session(LedgerLike())
+                await listener_for(url).session(RecordingEmit())
             monkeypatch.setenv("KUAISHOU_TOKEN", "old")
             with pytest.raises(ListenerConfigError, match="token invalid"):
-                await listener_for(url).session(LedgerLike())
+                await listener_for(url).session(RecordingEmit())
 
     asyncio.run(main())
 
@@ -396,7 +378,7 @@ def test_error_after_entering_is_a_disconnect(monkeypatch: pytest.MonkeyPatch) -
     async def main() -> None:
         async with serving(server) as url:
             with pytest.raises(ConnectionError, match="room closed"):
-                await listener_for(url).session(LedgerLike())
+                await listener_for(url).session(RecordingEmit())
 
     asyncio.run(main())
 

@@ -36,6 +36,7 @@ from director.listeners.twitch import (
     decode_frame,
     decode_message,
 )
+from director.testing import RecordingEmit
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN_ENV = "TEST_TWITCH_TOKEN"
@@ -43,23 +44,6 @@ CLIENT_ENV = "TEST_TWITCH_CLIENT_ID"
 RATES = Money(base="CNY", rates={"USD": 7.0})
 
 
-class Sink:
-    """A ledger-like emit: drops (platform, msg_id) it has seen, keeps the rest in order."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self.seen: set[tuple[str, str]] = set()
-
-    def __call__(self, event: Event) -> bool:
-        key = (event.platform, event.msg_id)
-        if key in self.seen:
-            return False
-        self.seen.add(key)
-        self.events.append(event)
-        return True
-
-    def ids(self) -> list[str]:
-        return [e.msg_id for e in self.events]
 
 
 # -- messages as Twitch sends them ----------------------------------------------------------------
@@ -351,7 +335,7 @@ def listener(fake: FakeTwitch, **kwargs: Any) -> TwitchListener:
     return TwitchListener(**options)
 
 
-async def run_until(tw: TwitchListener, sink: Sink, done: Callable[[], bool],
+async def run_until(tw: TwitchListener, sink: RecordingEmit, done: Callable[[], bool],
                     timeout: float = 5.0) -> str:
     """Run the listener until `done()`; returns its state then (cancelling makes it 'finished')."""
     task = asyncio.create_task(tw.run(sink))
@@ -359,7 +343,7 @@ async def run_until(tw: TwitchListener, sink: Sink, done: Callable[[], bool],
         deadline = time.monotonic() + timeout
         while not done():
             assert time.monotonic() < deadline, f"timed out: state {tw.state}, " \
-                f"events {sink.ids()}, last error {tw.last_error!r}"
+                f"events {sink.ids}, last error {tw.last_error!r}"
             assert not task.done(), f"listener stopped: {task.exception()!r}"
             await asyncio.sleep(0.005)
         return tw.state
@@ -386,7 +370,7 @@ def test_welcome_subscribes_every_type_with_the_session_id() -> None:
     async def scenario() -> tuple[FakeTwitch, str]:
         async with FakeTwitch(script) as fake:
             tw = listener(fake)
-            state = await run_until(tw, Sink(), lambda: tw.sessions == 1)
+            state = await run_until(tw, RecordingEmit(), lambda: tw.sessions == 1)
             return fake, state
 
     fake, state = asyncio.run(scenario())
@@ -426,16 +410,16 @@ def test_notifications_keepalives_and_resends() -> None:
         await sock.send_str(notification("last"))
         await forever()
 
-    async def scenario() -> tuple[FakeTwitch, Sink, TwitchListener]:
+    async def scenario() -> tuple[FakeTwitch, RecordingEmit, TwitchListener]:
         async with FakeTwitch(script) as fake:
-            sink = Sink()
+            sink = RecordingEmit()
             tw = listener(fake)
             tw.keepalive_grace_s = 0.2
-            await run_until(tw, sink, lambda: "last" in sink.ids())
+            await run_until(tw, sink, lambda: "last" in sink.ids)
             return fake, sink, tw
 
     fake, sink, tw = asyncio.run(scenario())
-    assert sink.ids() == ["n-chat", "n-cheer", "n-cheer-anon", "n-sub", "n-sub-gifted", "n-gift",
+    assert sink.ids == ["n-chat", "n-cheer", "n-cheer-anon", "n-sub", "n-sub-gifted", "n-gift",
                           "n-resub", "n-resub:message", "n-follow", "after-bad", "last"]
     assert tw.duplicates == 1 and tw.malformed == 2
     assert len(fake.connections) == 1 and tw.reconnects == 0  # 1 s quiet but for keepalives
@@ -465,16 +449,16 @@ def test_session_reconnect_hands_over_without_loss_or_resubscribing() -> None:
             await sock.send_str(notification("e5"))
             await forever()
 
-    async def scenario() -> tuple[FakeTwitch, Sink, TwitchListener]:
+    async def scenario() -> tuple[FakeTwitch, RecordingEmit, TwitchListener]:
         async with FakeTwitch(script) as fake:
-            sink = Sink()
+            sink = RecordingEmit()
             tw = listener(fake)
-            state = await run_until(tw, sink, lambda: "e5" in sink.ids() and bool(fake.closed))
+            state = await run_until(tw, sink, lambda: "e5" in sink.ids and bool(fake.closed))
             assert state == "connected"
             return fake, sink, tw
 
     fake, sink, tw = asyncio.run(scenario())
-    assert sink.ids() == ["e1", "e2", "e3", "e4", "e5"]
+    assert sink.ids == ["e1", "e2", "e3", "e4", "e5"]
     assert tw.duplicates == 1 and tw.moves == 1 and tw.reconnects == 0
     assert [path for _, path in fake.connections] == ["/ws", "/ws2"]
     assert fake.closed[0] == 0  # the client closed the old connection after the hand-over
@@ -492,15 +476,15 @@ def test_dropped_connection_reconnects_and_subscribes_the_new_session() -> None:
             await sock.close(code=4005, message=b"network timeout")
         await forever()
 
-    async def scenario() -> tuple[FakeTwitch, Sink, TwitchListener]:
+    async def scenario() -> tuple[FakeTwitch, RecordingEmit, TwitchListener]:
         async with FakeTwitch(script) as fake:
-            sink = Sink()
+            sink = RecordingEmit()
             tw = listener(fake)
-            await run_until(tw, sink, lambda: "e1" in sink.ids())
+            await run_until(tw, sink, lambda: "e1" in sink.ids)
             return fake, sink, tw
 
     fake, sink, tw = asyncio.run(scenario())
-    assert sink.ids() == ["e0", "e1"] and tw.duplicates == 1
+    assert sink.ids == ["e0", "e1"] and tw.duplicates == 1
     assert tw.reconnects == 1 and "4005" in tw.last_error
     sessions = [body["transport"]["session_id"] for body, _ in fake.subscriptions]
     n = len(SUBSCRIPTION_TYPES)
@@ -516,7 +500,7 @@ def test_a_silent_connection_is_treated_as_dead() -> None:
         async with FakeTwitch(script) as fake:
             tw = listener(fake)
             tw.keepalive_grace_s = 0.2
-            await run_until(tw, Sink(), lambda: len(fake.connections) >= 2, timeout=15.0)
+            await run_until(tw, RecordingEmit(), lambda: len(fake.connections) >= 2, timeout=15.0)
             return fake, tw
 
     fake, tw = asyncio.run(scenario())
@@ -534,7 +518,7 @@ def test_401_is_a_config_error_naming_the_environment_variables(
     async def scenario() -> tuple[FakeTwitch, TwitchListener, str]:
         async with FakeTwitch(script, helix_status=lambda body: 401) as fake:
             tw = listener(fake, backoff=Backoff(initial=0.001, maximum=0.05, jitter=0.0))
-            state = await run_until(tw, Sink(), lambda: len(fake.connections) >= 3 and
+            state = await run_until(tw, RecordingEmit(), lambda: len(fake.connections) >= 3 and
                                     tw.state == "failed")
             return fake, tw, state
 
@@ -558,7 +542,7 @@ def test_403_names_the_scope_and_409_is_fine() -> None:
     async def scenario(**kwargs: Any) -> TwitchListener:
         async with FakeTwitch(script, helix_status=status) as fake:
             tw = listener(fake, **kwargs)
-            await run_until(tw, Sink(), lambda: tw.state == "failed" or tw.sessions > 0)
+            await run_until(tw, RecordingEmit(), lambda: tw.state == "failed" or tw.sessions > 0)
             return tw
 
     refused = asyncio.run(scenario())
@@ -575,7 +559,7 @@ def test_missing_credentials_name_the_variables(monkeypatch: pytest.MonkeyPatch)
         tw = TwitchListener(broadcaster_id="1", token_env=TOKEN_ENV, client_id_env=CLIENT_ENV,
                             url="ws://127.0.0.1:9/ws", backoff=Backoff(initial=0.01,
                                                                        maximum=0.05))
-        await run_until(tw, Sink(), lambda: tw.state == "failed")
+        await run_until(tw, RecordingEmit(), lambda: tw.state == "failed")
         return tw
 
     error = asyncio.run(scenario()).last_error
@@ -594,14 +578,14 @@ def test_revocation_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
         await sock.send_str(notification("after"))
         await forever()
 
-    async def scenario() -> Sink:
+    async def scenario() -> RecordingEmit:
         async with FakeTwitch(script) as fake:
-            sink = Sink()
+            sink = RecordingEmit()
             await run_until(listener(fake), sink, lambda: bool(sink.events))
             return sink
 
     with caplog.at_level(logging.ERROR, logger="director.listeners"):
-        assert asyncio.run(scenario()).ids() == ["after"]
+        assert asyncio.run(scenario()).ids == ["after"]
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and "channel.cheer" in errors[0] and "bits:read" in errors[0]
 
@@ -670,12 +654,12 @@ def test_binary_and_unknown_frames_do_not_stop_the_session() -> None:
         await sock.send_str(notification("ok"))
         await forever()
 
-    async def scenario() -> tuple[Sink, TwitchListener]:
+    async def scenario() -> tuple[RecordingEmit, TwitchListener]:
         async with FakeTwitch(script) as fake:
-            sink = Sink()
+            sink = RecordingEmit()
             tw = listener(fake)
             await run_until(tw, sink, lambda: bool(sink.events))
             return sink, tw
 
     sink, tw = asyncio.run(scenario())
-    assert sink.ids() == ["ok"] and tw.malformed == 1 and tw.reconnects == 0  # the binary one
+    assert sink.ids == ["ok"] and tw.malformed == 1 and tw.reconnects == 0  # the binary one

@@ -21,7 +21,7 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from director.events import Chat, Enter, Event, Gift, Membership, Money, SuperChat
+from director.events import Chat, Enter, Gift, Membership, Money, SuperChat
 from director.listeners import listener_kinds, platform_records
 from director.listeners.base import Backoff
 from director.listeners.youtube import (
@@ -33,29 +33,13 @@ from director.listeners.youtube import (
     decode_item,
     decode_page,
 )
+from director.testing import RecordingEmit
 
 KEY_ENV = "TEST_YT_KEY"
 TOKEN_ENV = "TEST_YT_TOKEN"
 RATES = Money(base="CNY", rates={"USD": 7.0})
 
 
-class Sink:
-    """A ledger-like emit: drops (platform, msg_id) it has seen, keeps the rest in order."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self.seen: set[tuple[str, str]] = set()
-
-    def __call__(self, event: Event) -> bool:
-        key = (event.platform, event.msg_id)
-        if key in self.seen:
-            return False
-        self.seen.add(key)
-        self.events.append(event)
-        return True
-
-    def ids(self) -> list[str]:
-        return [e.msg_id for e in self.events]
 
 
 def stamp(offset_s: float = 0.0) -> str:
@@ -282,7 +266,7 @@ def listener(fake: FakeYouTube, **kwargs: Any) -> YouTubeListener:
     return YouTubeListener(**options)
 
 
-async def run_until(yt: YouTubeListener, sink: Sink, done: Callable[[], bool],
+async def run_until(yt: YouTubeListener, sink: RecordingEmit, done: Callable[[], bool],
                     timeout: float = 5.0) -> str:
     """Run the listener until `done()`; returns its state then (cancelling makes it 'finished')."""
     task = asyncio.create_task(yt.run(sink))
@@ -290,7 +274,7 @@ async def run_until(yt: YouTubeListener, sink: Sink, done: Callable[[], bool],
         deadline = time.monotonic() + timeout
         while not done():
             assert time.monotonic() < deadline, f"timed out: state {yt.state}, " \
-                f"events {sink.ids()}, last error {yt.last_error!r}"
+                f"events {sink.ids}, last error {yt.last_error!r}"
             assert not task.done(), f"listener stopped: {task.exception()!r}"
             await asyncio.sleep(0.005)
         return yt.state
@@ -315,9 +299,9 @@ def test_polls_honour_interval_and_page_token_and_skip_history() -> None:
         return 200, {"nextPageToken": "p3", "pollingIntervalMillis": 100,
                      "items": [item("a2"), item("h3", published=stamp(-7200))]}
 
-    async def scenario() -> tuple[FakeYouTube, Sink, YouTubeListener]:
+    async def scenario() -> tuple[FakeYouTube, RecordingEmit, YouTubeListener]:
         async with FakeYouTube([first, second]) as fake:
-            sink = Sink()
+            sink = RecordingEmit()
             yt = listener(fake)
             state = await run_until(yt, sink, lambda: len(fake.message_requests()) >= 4)
             assert state == "connected"
@@ -325,7 +309,7 @@ def test_polls_honour_interval_and_page_token_and_skip_history() -> None:
 
     fake, sink, yt = asyncio.run(scenario())
     # later pages are never filtered by time: h3 is new to us whatever its stamp says
-    assert sink.ids() == ["a1", "a2", "h3"]
+    assert sink.ids == ["a1", "a2", "h3"]
     assert yt.skipped_history == 2
     reqs = fake.message_requests()
     assert "pageToken" not in reqs[0][1]
@@ -339,14 +323,14 @@ def test_polls_honour_interval_and_page_token_and_skip_history() -> None:
 
 
 def test_include_history_keeps_the_first_page() -> None:
-    async def scenario() -> Sink:
+    async def scenario() -> RecordingEmit:
         async with FakeYouTube([(200, {"nextPageToken": "p2", "pollingIntervalMillis": 10,
                                        "items": [item("h1", published=stamp(-3600))]})]) as fake:
-            sink = Sink()
+            sink = RecordingEmit()
             await run_until(listener(fake, include_history=True), sink, lambda: bool(sink.events))
             return sink
 
-    assert asyncio.run(scenario()).ids() == ["h1"]
+    assert asyncio.run(scenario()).ids == ["h1"]
 
 
 def test_every_kind_through_the_listener_and_a_missing_rate_logged_once(
@@ -362,12 +346,12 @@ def test_every_kind_through_the_listener_and_a_missing_rate_logged_once(
         (200, {"nextPageToken": "p4", "pollingIntervalMillis": 10, "items": [jpy[1]]}),
     ]
 
-    async def scenario() -> tuple[Sink, YouTubeListener]:
+    async def scenario() -> tuple[RecordingEmit, YouTubeListener]:
         async with FakeYouTube(pages) as fake:
-            sink = Sink()
+            sink = RecordingEmit()
             yt = listener(fake)
             yt.unreadable_wait_s = 0.01  # after the non-JSON page
-            await run_until(yt, sink, lambda: "jpy1" in sink.ids())
+            await run_until(yt, sink, lambda: "jpy1" in sink.ids)
             return sink, yt
 
     with caplog.at_level(logging.WARNING, logger="director.listeners"):
@@ -408,7 +392,8 @@ def test_refusals_fail_clearly_once_and_retry_slowly(
         async with FakeYouTube([(status, body)] * 100) as fake:
             yt = listener(fake, backoff=Backoff(initial=0.001, maximum=0.08, jitter=0.0))
             state = await run_until(
-                yt, Sink(), lambda: len(fake.requests) >= 3 and yt.state == "failed", timeout=3.0)
+                yt, RecordingEmit(), lambda: len(fake.requests) >= 3 and yt.state == "failed",
+                timeout=3.0)
             assert state == "failed"
             return fake, yt
 
@@ -432,15 +417,15 @@ def test_server_errors_retry_and_resume_from_the_page_token() -> None:
         (200, {"nextPageToken": "p3", "pollingIntervalMillis": 10, "items": [item("a2")]}),
     ]
 
-    async def scenario() -> tuple[FakeYouTube, Sink, YouTubeListener]:
+    async def scenario() -> tuple[FakeYouTube, RecordingEmit, YouTubeListener]:
         async with FakeYouTube(pages) as fake:
-            sink = Sink()
+            sink = RecordingEmit()
             yt = listener(fake)
-            await run_until(yt, sink, lambda: "a2" in sink.ids())
+            await run_until(yt, sink, lambda: "a2" in sink.ids)
             return fake, sink, yt
 
     fake, sink, yt = asyncio.run(scenario())
-    assert sink.ids() == ["a1", "a2"]
+    assert sink.ids == ["a1", "a2"]
     assert yt.reconnects == 2 and "HTTP 500" in yt.last_error
     assert [q.get("pageToken") for _, q, _ in fake.message_requests()[:4]] == \
         [None, "p2", "p2", "p2"]
@@ -451,7 +436,7 @@ def test_network_error_retries() -> None:
         yt = YouTubeListener(live_chat_id="chat1", api_key_env=KEY_ENV,
                              api_url="http://127.0.0.1:9", money=RATES,
                              backoff=Backoff(initial=0.01, maximum=0.05, jitter=0.0))
-        assert await run_until(yt, Sink(), lambda: yt.reconnects >= 2) == "reconnecting"
+        assert await run_until(yt, RecordingEmit(), lambda: yt.reconnects >= 2) == "reconnecting"
         return yt
 
     yt = asyncio.run(scenario())
@@ -463,7 +448,7 @@ def test_video_id_is_resolved_to_its_live_chat() -> None:
         async with FakeYouTube([(200, {"nextPageToken": "p2", "pollingIntervalMillis": 10,
                                        "items": [item("a1")]})], video_chat="chat-from-video") \
                 as fake:
-            sink = Sink()
+            sink = RecordingEmit()
             await run_until(listener(fake, live_chat_id="", video_id="vid1"), sink,
                             lambda: bool(sink.events))
             return fake
@@ -480,7 +465,7 @@ def test_video_without_a_live_chat_is_a_config_error(video: str, chat: str, says
     async def scenario() -> YouTubeListener:
         async with FakeYouTube([], video_chat=chat) as fake:
             yt = listener(fake, live_chat_id="", video_id=video)
-            await run_until(yt, Sink(), lambda: yt.state == "failed")
+            await run_until(yt, RecordingEmit(), lambda: yt.state == "failed")
             return yt
 
     assert says in asyncio.run(scenario()).last_error
@@ -491,7 +476,7 @@ def test_oauth_token_is_sent_as_bearer(monkeypatch: pytest.MonkeyPatch) -> None:
 
     async def scenario() -> FakeYouTube:
         async with FakeYouTube([]) as fake:
-            await run_until(listener(fake), Sink(), lambda: bool(fake.requests))
+            await run_until(listener(fake), RecordingEmit(), lambda: bool(fake.requests))
             return fake
 
     _, query, headers = asyncio.run(scenario()).message_requests()[0]
@@ -501,7 +486,7 @@ def test_oauth_token_is_sent_as_bearer(monkeypatch: pytest.MonkeyPatch) -> None:
         async with FakeYouTube([(401, {"error": {"code": 401, "message": "Invalid Credentials"}})]
                                * 10) as fake:
             yt = listener(fake)
-            await run_until(yt, Sink(), lambda: yt.state == "failed")
+            await run_until(yt, RecordingEmit(), lambda: yt.state == "failed")
             return yt
 
     error = asyncio.run(refused()).last_error
@@ -514,7 +499,7 @@ def test_missing_credentials_and_ids_name_the_fix(monkeypatch: pytest.MonkeyPatc
     async def scenario(**kwargs: Any) -> YouTubeListener:
         yt = YouTubeListener(api_key_env=KEY_ENV, token_env=TOKEN_ENV, api_url="http://127.0.0.1:9",
                              backoff=Backoff(initial=0.01, maximum=0.05), **kwargs)
-        await run_until(yt, Sink(), lambda: yt.state == "failed")
+        await run_until(yt, RecordingEmit(), lambda: yt.state == "failed")
         return yt
 
     assert KEY_ENV in asyncio.run(scenario(live_chat_id="c")).last_error
@@ -522,16 +507,16 @@ def test_missing_credentials_and_ids_name_the_fix(monkeypatch: pytest.MonkeyPatc
 
 
 def test_chat_end_stops_with_a_clear_state() -> None:
-    async def scenario() -> tuple[Sink, YouTubeListener]:
+    async def scenario() -> tuple[RecordingEmit, YouTubeListener]:
         async with FakeYouTube([(200, {"pollingIntervalMillis": 10, "offlineAt": stamp(),
                                        "items": [item("last")]})] * 10) as fake:
-            sink = Sink()
+            sink = RecordingEmit()
             yt = listener(fake)
             await run_until(yt, sink, lambda: yt.state == "failed")
             return sink, yt
 
     sink, yt = asyncio.run(scenario())
-    assert sink.ids() == ["last"] and "ended" in yt.last_error
+    assert sink.ids == ["last"] and "ended" in yt.last_error
 
 
 def test_settings_are_declared_for_shows() -> None:

@@ -34,6 +34,25 @@ class ListenerConfigError(Exception):
     """The platform refused us for a reason retrying fast will not fix (bad room, bad token)."""
 
 
+class Pricing:
+    """Money for decoders: amounts into the show's currency, never failing on a missing rate.
+
+    A currency without a rate converts to 0 and is remembered in `unpriced` (currency → Money's
+    message naming the rate to add), so the listener can say it once; the event is still emitted.
+    """
+
+    def __init__(self, money: Money) -> None:
+        self.money = money
+        self.unpriced: dict[str, str] = {}
+
+    def value(self, amount: float, currency: str) -> float:
+        try:
+            return self.money.to_base(amount, currency)
+        except ValueError as exc:
+            self.unpriced.setdefault(currency.upper(), str(exc))
+            return 0.0
+
+
 class Listener:
     """Base: `run(emit)` loops until cancelled; `name` identifies it in logs and the viewer.
 

@@ -48,7 +48,14 @@ import aiohttp
 
 from director.clock import Clock
 from director.events import Chat, Enter, Event, Follow, Gift, Membership, Money, Viewer
-from director.listeners.base import Backoff, ConnectionListener, Emit, Listener, ListenerConfigError
+from director.listeners.base import (
+    Backoff,
+    ConnectionListener,
+    Emit,
+    Listener,
+    ListenerConfigError,
+    Pricing,
+)
 from director.spec import Choice, Field, ListOf, MapOf, Number, Str
 
 PLATFORM = "twitch"
@@ -79,7 +86,7 @@ class FrameError(ValueError):
     """A WebSocket message that does not have the documented shape; the text says what."""
 
 
-class Prices:
+class Prices(Pricing):
     """Money for the decoders: the show's rates, what a sub of each tier costs, unpriced currencies.
 
     A currency without a rate converts to 0 and is remembered in `unpriced` (the listener names it
@@ -88,18 +95,10 @@ class Prices:
 
     def __init__(self, money: Money, *, sub_prices: Mapping[str, float] | None = None,
                  sub_currency: str = "USD") -> None:
-        self.money = money
+        super().__init__(money)
         self.sub_prices = {**DEFAULT_SUB_PRICES, **{str(k): float(v) for k, v in
                                                     (sub_prices or {}).items()}}
         self.sub_currency = sub_currency.upper()
-        self.unpriced: dict[str, str] = {}  # currency → what to add to the show
-
-    def value(self, amount: float, currency: str) -> float:
-        try:
-            return self.money.to_base(amount, currency)
-        except ValueError as exc:  # Money's text names the missing rate and where to add it
-            self.unpriced.setdefault(currency.upper(), str(exc))
-            return 0.0
 
     def subs(self, tier: str, count: int) -> float:
         price = self.sub_prices.get(tier, self.sub_prices["1000"])

@@ -58,7 +58,14 @@ from director.events import (
     SuperChat,
     Viewer,
 )
-from director.listeners.base import Backoff, ConnectionListener, Emit, Listener, ListenerConfigError
+from director.listeners.base import (
+    Backoff,
+    ConnectionListener,
+    Emit,
+    Listener,
+    ListenerConfigError,
+    Pricing,
+)
 from director.spec import Bool, Duration, Field, Number, Str
 
 PLATFORM = "youtube"
@@ -71,7 +78,7 @@ class FrameError(ValueError):
     """A response or chat item that does not have the documented shape; the text says what."""
 
 
-class Prices:
+class Prices(Pricing):
     """Money for the decoders: the show's rates, what a membership costs, unpriced currencies.
 
     A currency without a rate converts to 0 and is remembered in `unpriced` (the listener names it
@@ -80,17 +87,9 @@ class Prices:
 
     def __init__(self, money: Money, *, membership_price: float = 4.99,
                  membership_currency: str = "USD") -> None:
-        self.money = money
+        super().__init__(money)
         self.membership_price = membership_price
         self.membership_currency = membership_currency.upper()
-        self.unpriced: dict[str, str] = {}  # currency → what to add to the show
-
-    def value(self, amount: float, currency: str) -> float:
-        try:
-            return self.money.to_base(amount, currency)
-        except ValueError as exc:  # Money's text names the missing rate and where to add it
-            self.unpriced.setdefault(currency.upper(), str(exc))
-            return 0.0
 
     def memberships(self, count: int) -> float:
         return self.value(count * self.membership_price, self.membership_currency)
