@@ -3,9 +3,8 @@
 #   ./test.sh [pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")"
-if [ ! -x .venv/bin/pytest ] || ! .venv/bin/python -c 'import director, py_trees' 2>/dev/null; then
-    ./setup.sh
-fi
+./setup.sh >/dev/null  # quick when nothing changed; picks up dependencies added since
+./scripts/test-packages.sh
 echo "== ruff"
 .venv/bin/ruff check director behaviours tests bench
 echo "== mypy"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from behaviours.actions import Effect, Emote, Scene, SetKey, Speak, Wait
+from behaviours.actions import Effect, Emote, Scene, SetKey, SetText, Speak, Wait
 from behaviours.asmr import AsmrSegment
 from behaviours.base import ShowBehaviour
 from behaviours.chat import ReplyChat
@@ -14,7 +14,7 @@ from director.kinds import NodeKind
 
 BEHAVIOURS: tuple[type[ShowBehaviour], ...] = (
     ThankGifts, ThankCrowd, ReplyChat, AsmrSegment, IdlePerformance,
-    Speak, Emote, Wait, SetKey, Scene, Effect,
+    Speak, Emote, Wait, SetKey, Scene, Effect, SetText,
 )
 
 

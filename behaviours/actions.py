@@ -1,4 +1,4 @@
-"""Small actions for hand-written trees: speak, emote, wait, set a key, switch scene, effect."""
+"""Small actions for hand-written trees: speak, emote, wait, set a key, OBS scene/effect/text."""
 
 from __future__ import annotations
 
@@ -129,3 +129,16 @@ class Effect(ShowBehaviour):
         return SUCCESS
 
 
+
+
+class SetText(ShowBehaviour):
+    kind = "set_text"
+    doc = "Set the text of an OBS text source (a banner, a caption)."
+    params = {
+        "source": Field(Str(non_empty=True), "text source name in OBS", required=True),
+        "text": Field(Str(), "the text to show ('' clears it)", required=True),
+    }
+
+    def update(self) -> Any:
+        self.ctx.stage.obs.set_text(self.p["source"], self.p["text"], self.now())
+        return SUCCESS

@@ -79,6 +79,9 @@ class ThankGifts(ShowBehaviour):
         stage.avatar.express(tier["expression"], now)
         stage.avatar.play(tier["motion"], now)
         stage.obs.show_effect(tier["effect"], now)
+        banner = ctx.show.obs.get("banner", "")
+        if banner:  # the thank-you line, on screen while it is said
+            stage.obs.set_text(banner, line, now)
         self.handle = stage.voice.speak(line, reason="gift", emotion=tier["expression"],
                                         language=lang)
 

@@ -10,9 +10,15 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from director.errors import DirectorError, ShowErrors
 from director.events import Event
+
+if TYPE_CHECKING:
+    from director.engine import Director
+    from director.showfile import Show
+    from director.viewer import Viewer
 
 log = logging.getLogger("director")
 
@@ -106,6 +112,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if events is not None and not events.is_file():
         print(f"director: events file not found: {events}", file=sys.stderr)
         return 2
+    viewer_at = _viewer_address(show, args)
+    if isinstance(viewer_at, int):
+        return viewer_at
     state = Path(args.state) if args.state else default_state_dir(Path(args.show))
     director = Director(show, state_dir=state, speed=args.speed, events_file=events,
                         reload=not args.no_reload)
@@ -115,7 +124,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.headless:
         log.info("no renderer window in this build yet: running headless")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(director.run(duration=args.duration))
+        asyncio.run(_run_with_viewer(director, viewer_at, duration=args.duration))
     report = director.report()
     if args.report:
         write_report(report, Path(args.report))
@@ -127,6 +136,108 @@ def cmd_run(args: argparse.Namespace) -> int:
              ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())) or "none")
     director.close()
     return 0
+
+
+def _viewer_address(show: Show, args: argparse.Namespace) -> tuple[str, int] | int | None:
+    """(host, port) of the live viewer, None when it is off, or an exit status on a bad host."""
+    from director.viewer import ViewerError, check_host
+
+    settings = show.viewer
+    if getattr(args, "no_viewer", False) or not settings["enabled"]:
+        return None
+    host = args.viewer_host or settings["host"]
+    port = settings["port"] if args.viewer_port is None else args.viewer_port
+    try:
+        check_host(host, allow_remote=args.allow_remote_viewer)
+    except ViewerError as exc:
+        print(f"director: {exc}", file=sys.stderr)
+        return 2
+    return host, port
+
+
+async def _start_viewer(director: Director, at: tuple[str, int], *,
+                        running: bool) -> Viewer | None:
+    from director.viewer import Viewer, ViewerError
+
+    viewer = Viewer(director, host=at[0], port=at[1], allow_remote=True, running=running)
+    try:
+        url = await viewer.start()
+    except ViewerError as exc:  # the show goes on without its viewer
+        log.error("%s; running without the viewer", exc)
+        return None
+    print(f"viewer: {url}", flush=True)
+    if running:
+        print(f"viewer control token: {viewer.token}  (open {url}?token={viewer.token})",
+              flush=True)
+    return viewer
+
+
+async def _run_with_viewer(director: Director, at: tuple[str, int] | None, *,
+                           duration: float | None) -> None:
+    viewer = await _start_viewer(director, at, running=True) if at is not None else None
+    try:
+        await director.run(duration=duration)
+    finally:
+        if viewer is not None:
+            await viewer.stop()
+
+
+def cmd_view(args: argparse.Namespace) -> int:
+    """Serve the viewer page for a show without running it (structure only, all idle)."""
+    import tempfile
+
+    from director.engine import Director
+    from director.showfile import load_show
+
+    _setup_logging(args.log_level)
+    try:
+        show = load_show(args.show)
+    except ShowErrors as exc:
+        _print_errors(exc)
+        return 2
+    at = _viewer_address(show, args)
+    if isinstance(at, int):
+        return at
+    if at is None:
+        at = (show.viewer["host"], show.viewer["port"])
+
+    async def serve(director: Director) -> None:
+        viewer = await _start_viewer(director, at, running=False)
+        if viewer is None:
+            return
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        try:
+            if args.duration:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), args.duration)
+            else:
+                await stop.wait()
+        finally:
+            await viewer.stop()
+
+    with tempfile.TemporaryDirectory(prefix="director-view-") as state:
+        director = Director(show, state_dir=Path(state), listeners=[], reload=False)
+        try:
+            with contextlib.suppress(KeyboardInterrupt):
+                asyncio.run(serve(director))
+        finally:
+            director.close()
+    return 0
+
+
+def _viewer_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--viewer-port", type=int, default=None,
+                        help="port of the live viewer page (default: the show's viewer.port, "
+                        "8765; 0 picks a free port)")
+    parser.add_argument("--viewer-host", default=None,
+                        help="address the viewer listens on (default 127.0.0.1)")
+    parser.add_argument("--allow-remote-viewer", action="store_true",
+                        help="allow --viewer-host to be something other than 127.0.0.1 (the "
+                        "control API is then reachable from the network, behind its token)")
 
 
 def cmd_listen(args: argparse.Namespace) -> int:
@@ -213,7 +324,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--report", help="write a JSON run report here at exit")
     run.add_argument("--no-reload", action="store_true", help="do not reload the show on edits")
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    run.add_argument("--no-viewer", action="store_true", help="serve no live viewer page")
+    _viewer_options(run)
     run.set_defaults(func=cmd_run)
+
+    view = sub.add_parser("view", help="open the live viewer page on a show without running it")
+    view.add_argument("show", help="show file (YAML)")
+    view.add_argument("--duration", type=float, default=None, help="stop after N seconds")
+    view.add_argument("--log-level", default="info",
+                      choices=["debug", "info", "warning", "error"])
+    _viewer_options(view)
+    view.set_defaults(func=cmd_view)
 
     validate = sub.add_parser("validate", help="check shows without running them")
     validate.add_argument("shows", nargs="+")

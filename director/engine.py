@@ -22,6 +22,7 @@ import logging
 import random
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ from director.report import build_report
 from director.segments import SegmentBook
 from director.services.avatar import Avatar
 from director.services.dialogue import TemplateResponder
-from director.services.obs import OfflineObs
+from director.services.obs_ws import make_obs
 from director.services.stage import Stage
 from director.services.voice import SubtitlesVoice
 from director.showfile import Show, load_show
@@ -84,7 +85,8 @@ class Director:
         self.bb = Blackboard(show.keys)
         self.stage = Stage(
             voice=SubtitlesVoice(clock=self.clock, ledger=self.ledger, rate=show.voice["rate"]),
-            dialogue=TemplateResponder(show.persona, self.rng), avatar=Avatar(), obs=OfflineObs())
+            dialogue=TemplateResponder(show.persona, self.rng), avatar=Avatar(),
+            obs=make_obs(show.obs))
         self.ctx = ShowContext(
             show=show, clock=self.clock, bb=self.bb, ledger=self.ledger, stage=self.stage,
             gifts=GiftQueue(show.gifts, show.tier_of), chat=ChatPool(show.chat),
@@ -100,6 +102,9 @@ class Director:
         self.ticks = 0
         self.faults = 0
         self.stopping = False
+        # called after every tick with the tree's cost (the live viewer); errors are logged
+        self.tick_watchers: list[Callable[[float], None]] = []
+        self._subtitled: object = None
         self.started_real = 0.0
         self.run_seconds = 0.0
         self.listeners = listeners if listeners is not None else self._listeners(events_file)
@@ -215,6 +220,8 @@ class Director:
         for kind, latency in ctx.reactions:
             self.reaction["gift" if kind in GIFT_KINDS else "chat"].add(latency)
         self.stage.poll()
+        if self.show.obs["subtitles"]:
+            self._subtitle_line()
         self._name_interrupters()
         if self.swaps:
             self.root, self.swaps = apply_swaps(self.root, self.swaps, ctx)
@@ -225,6 +232,13 @@ class Director:
             if active is not None:
                 ctx.segments.save(active.name)
         self.ledger.flush()
+        for watcher in self.tick_watchers:
+            try:
+                watcher(cost)
+            except Exception:  # a watcher (the viewer) must never stop the show
+                log.exception("a tick watcher failed; it is removed")
+                self.tick_watchers.remove(watcher)
+                break
         return cost
 
     def _name_interrupters(self) -> None:
@@ -236,6 +250,17 @@ class Director:
                     continue
                 row.interruptions[-1]["by"] = by
                 self.ctx.segments.save(row.name)
+
+    def _subtitle_line(self) -> None:
+        """Show the line being spoken as the OBS subtitle when it starts (lines queue)."""
+        now = self.clock.now()
+        for line in self.stage.voice.queue:
+            if line.start <= now < line.end and not line.done():
+                if line is not self._subtitled:
+                    self._subtitled = line
+                    if line.text != self.stage.obs.subtitle:
+                        self.stage.obs.set_subtitle(line.text, now)
+                return
 
     def tree_status(self) -> str:
         return py_trees.display.unicode_tree(self.root, show_status=True)
@@ -283,6 +308,7 @@ class Director:
         pace = self.period / self.speed if sim else self.period
         end = None if duration is None else self.offset + duration
         self.started_real = time.perf_counter()
+        self.stage.obs.start()
         try:
             n = 0
             while not self.stopping:
@@ -314,6 +340,7 @@ class Director:
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
             self.ledger.end_run(self.clock.now())
+            await asyncio.to_thread(self.stage.obs.close)  # stops streaming if the show started it
 
     async def _listen(self, listener: Listener) -> None:
         try:
@@ -336,4 +363,5 @@ class Director:
                 k: v.summary_ms() for k, v in self.reaction.items()}})
 
     def close(self) -> None:
+        self.stage.obs.close()
         self.ledger.close()

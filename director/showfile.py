@@ -167,6 +167,12 @@ def _platform_records() -> dict[str, Record]:
 
 PLATFORM = Tagged("kind", _platform_records)
 
+OBS_EFFECT = Record({
+    "scene": Field(Str(non_empty=True), "scene holding the item", required=True),
+    "source": Field(Str(non_empty=True), "media/image source shown as the effect", required=True),
+    "seconds": Field(Number(minimum=0.1), "how long it stays visible", default=4.0),
+})
+
 OBS = Record({
     "enabled": Field(Bool(), "drive OBS over obs-websocket", default=False),
     "host": Field(Str(), "obs-websocket host", default="127.0.0.1"),
@@ -175,7 +181,22 @@ OBS = Record({
                           default="DIRECTOR_OBS_PASSWORD"),
     "scenes": Field(MapOf(Str()), "scene per segment kind (default, asmr, ...)", default={}),
     "subtitles": Field(Str(), "text source for subtitles", default=""),
+    "banner": Field(Str(), "text source for gift banners", default=""),
+    "effects": Field(MapOf(OBS_EFFECT), "effect name (a gift tier's `effect`) -> scene item "
+                     "shown for a few seconds", default={}),
+    "virtual_camera": Field(Bool(), "start the virtual camera when the show starts",
+                            default=False),
+    "start_streaming": Field(Bool(), "start streaming at show start, stop at show end",
+                             default=False),
 })
+
+VIEWER = Record({
+    "enabled": Field(Bool(), "serve the live viewer page while the show runs", default=True),
+    "host": Field(Str(non_empty=True), "address to listen on; anything but 127.0.0.1 also needs "
+                  "--allow-remote-viewer", default="127.0.0.1"),
+    "port": Field(Int(minimum=0, maximum=65535), "port of the viewer page (0: any free port)",
+                  default=8765),
+}, doc="the live viewer (a local web page)")
 
 CURRENCY = Record({
     "base": Field(Str(pattern=r"[A-Z]{3}"), "the show's currency", default="CNY"),
@@ -198,6 +219,7 @@ SHOW_FIELDS: dict[str, Field] = {
     "avatar": Field(AVATAR, "the avatar model", default=None),
     "platforms": Field(ListOf(PLATFORM), "listeners that feed events", default=[]),
     "obs": Field(OBS, "OBS control", default=None),
+    "viewer": Field(VIEWER, "the live viewer web page", default=None),
     "currency": Field(CURRENCY, "the currency gift values are counted in", default=None),
     "gifts": Field(GIFTS, "gift tiers and reactions", default=None),
     "chat": Field(CHAT, "chat selection and moderation", default=None),
@@ -282,6 +304,8 @@ class Show:
     keys: dict[str, KeyDecl]
     tree: Any  # director.treeloader.NodeSpec
     files: list[Path] = field(default_factory=list)  # every file the show was read from
+    viewer: dict[str, Any] = field(default_factory=lambda: {
+        "enabled": True, "host": "127.0.0.1", "port": 8765})
 
     @property
     def tiers(self) -> list[dict[str, Any]]:
@@ -428,5 +452,5 @@ def load_show(path: str | Path) -> Show:
         money=Money(base=currency["base"], rates=currency["rates"]),
         gifts=gifts, chat=_section(checked, "chat"), interrupts=interrupts,
         segments=sorted(segments, key=lambda s: s.at), idle=_section(checked, "idle"),
-        keys=keys, tree=tree, files=files,
+        keys=keys, tree=tree, files=files, viewer=_section(checked, "viewer"),
     )

@@ -323,3 +323,21 @@ def test_a_banned_name_is_never_read_out_in_thanks(harness, tmp_path):
     assert sorted(lines) == ["ALL Ann and 5 more x6 petal", "T2 friend x1 rose 5"], \
         explain(h)
     assert h.outcomes()[single.msg_id] == "thanked", explain(h)
+
+
+def test_the_thank_you_line_goes_to_the_obs_gift_banner(harness, tmp_path):
+    show = """\
+name: banner
+persona: {name: Tester, languages: [en], topics: [tea]}
+obs: {banner: Gift Banner}
+tree:
+  priority: show
+  children:
+    - thank_gifts: thanks
+    - idle: idle
+"""
+    h = harness.from_text(tmp_path, show)
+    h.send("gift", viewer="Ann", gift="rose", value=20)
+    h.run_for(5)
+    said = [s["text"] for s in h.speech() if s["reason"] == "gift"]
+    assert said and h.director.stage.obs.texts.get("Gift Banner") == said[0], h.tree_text()

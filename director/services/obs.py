@@ -15,11 +15,25 @@ log = logging.getLogger("director.obs")
 
 class Obs:
     connected = False
+    last_error = ""
 
     def __init__(self) -> None:
         self.scene = ""
         self.subtitle = ""
+        self.texts: dict[str, str] = {}
+        self.problems: list[str] = []  # show names OBS does not know, once connected
         self.requests: deque[tuple[float, str, str]] = deque(maxlen=512)
+
+    def start(self) -> None:
+        """Called when the show starts running: connect (in the background) if there is OBS."""
+
+    def close(self) -> None:
+        """Called when the show ends: stop streaming if the show started it, disconnect."""
+
+    def state(self) -> dict[str, object]:
+        """What the viewer shows about OBS."""
+        return {"connected": self.connected, "last_error": self.last_error,
+                "scene": self.scene, "subtitle": self.subtitle, "problems": list(self.problems)}
 
     def _note(self, now: float, what: str, value: str) -> None:
         self.requests.append((now, what, value))
@@ -38,6 +52,11 @@ class Obs:
     def set_subtitle(self, text: str, now: float) -> None:
         self.subtitle = text
         self._note(now, "subtitle", text)
+
+    def set_text(self, source: str, text: str, now: float) -> None:
+        """Set the text of a text source (a banner, a caption)."""
+        self.texts[source] = text
+        self._note(now, "text", f"{source}: {text}")
 
 
 class OfflineObs(Obs):
