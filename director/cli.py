@@ -117,7 +117,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         return viewer_at
     state = Path(args.state) if args.state else default_state_dir(Path(args.show))
     director = Director(show, state_dir=state, speed=args.speed, events_file=events,
-                        reload=not args.no_reload)
+                        reload=not args.no_reload,
+                        voice_profile=Path(args.voice) if args.voice else None,
+                        audio_out=Path(args.audio_out) if args.audio_out else None,
+                        headless=args.headless)
     formatter.clock = director.clock  # type: ignore[assignment]
     log.info("show '%s' (run %d, state %s)%s", show.name, director.run_number, state,
              "" if args.speed == 1 else f" at {args.speed:g}x")
@@ -135,6 +138,35 @@ def cmd_run(args: argparse.Namespace) -> int:
              report["ticks"]["lateness_ms"]["p99"],
              ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())) or "none")
     director.close()
+    return 0
+
+
+def cmd_say(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from director.clock import SimClock
+    from director.ledger import Ledger
+    from director.services.audio import Mixer, WavSink
+    from director.services.tts import VoiceProfileError, build_tts_voice
+
+    _setup_logging("warning")
+    clock, mixer = SimClock(), Mixer()
+    with tempfile.TemporaryDirectory() as state:
+        ledger = Ledger.open(Path(state))
+        ledger.start_run("say")
+        try:
+            voice = build_tts_voice(Path(args.voice), clock=clock, ledger=ledger, mixer=mixer)
+        except VoiceProfileError as exc:
+            print(f"director: {exc}", file=sys.stderr)
+            return 2
+        handle = voice.speak(args.text, reason="say", emotion=args.emotion)
+        voice.wait_idle()
+        while not handle.done():
+            clock.advance(1 / 30)
+        voice.close()
+        ledger.close()
+    WavSink(Path(args.out)).close(mixer, handle.end)
+    print(f"{args.out}: {handle.end - handle.start:.2f} s")
     return 0
 
 
@@ -325,8 +357,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-reload", action="store_true", help="do not reload the show on edits")
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     run.add_argument("--no-viewer", action="store_true", help="serve no live viewer page")
+    run.add_argument("--audio-out", help="record the show's audio (the program mix) to this WAV")
+    run.add_argument("--voice", help="speak with this voice profile (voices/NAME.yaml) instead "
+                     "of the show's voice")
     _viewer_options(run)
     run.set_defaults(func=cmd_run)
+
+    say = sub.add_parser("say", help="speak one line with a voice profile into a WAV file")
+    say.add_argument("text", help="what to say")
+    say.add_argument("--voice", default="voices/sakura.yaml", help="voice profile (YAML)")
+    say.add_argument("--emotion", default="neutral", help="neutral, happy, excited, shy, sad or "
+                     "whisper")
+    say.add_argument("--out", required=True, help="WAV file to write")
+    say.set_defaults(func=cmd_say)
 
     view = sub.add_parser("view", help="open the live viewer page on a show without running it")
     view.add_argument("show", help="show file (YAML)")

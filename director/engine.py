@@ -46,11 +46,13 @@ from director.listeners.sim import SimListener
 from director.reload import Swap, apply_swaps, plan_swaps
 from director.report import build_report
 from director.segments import SegmentBook
+from director.services.audio import DeviceSink, Mixer, WavSink
 from director.services.avatar import Avatar
 from director.services.dialogue import TemplateResponder
 from director.services.obs_ws import make_obs
 from director.services.stage import Stage
-from director.services.voice import SubtitlesVoice
+from director.services.tts import TtsVoice, VoiceProfileError, build_tts_voice
+from director.services.voice import SubtitlesVoice, Voice
 from director.showfile import Show, load_show
 from director.stats import LatencyStats
 
@@ -73,7 +75,9 @@ class Director:
 
     def __init__(self, show: Show, *, state_dir: Path, speed: float = 1.0,
                  events_file: Path | None = None, seed: int = 7,
-                 listeners: list[Listener] | None = None, reload: bool = True) -> None:
+                 listeners: list[Listener] | None = None, reload: bool = True,
+                 voice_profile: Path | None = None, audio_out: Path | None = None,
+                 headless: bool = True) -> None:
         self.show = show
         self.speed = speed
         self.period = 1.0 / TICK_HZ
@@ -83,8 +87,13 @@ class Director:
         self.clock: Clock = RealClock(offset=offset) if speed == 1.0 else SimClock(offset=offset)
         self.rng = random.Random(seed + self.run_number)
         self.bb = Blackboard(show.keys)
+        # the program mix along the show clock; second 0 of --audio-out is this run's start
+        self.audio = Mixer(origin=offset)
+        self.audio_out = audio_out
+        self.headless = headless
+        self._device: DeviceSink | None = None
         self.stage = Stage(
-            voice=SubtitlesVoice(clock=self.clock, ledger=self.ledger, rate=show.voice["rate"]),
+            voice=self._make_voice(voice_profile),
             dialogue=TemplateResponder(show.persona, self.rng), avatar=Avatar(),
             obs=make_obs(show.obs))
         self.ctx = ShowContext(
@@ -116,6 +125,24 @@ class Director:
                      "handle", self.run_number, offset, len(requeued))
 
     # -- set-up ---------------------------------------------------------------------------------
+    def _make_voice(self, profile: Path | None) -> Voice:
+        """The TTS voice when the show (or --voice) asks for one; subtitles otherwise.
+
+        A bad profile must not stop the show: it is logged and the subtitles voice speaks.
+        """
+        settings = self.show.voice
+        subtitles = SubtitlesVoice(clock=self.clock, ledger=self.ledger, rate=settings["rate"])
+        if profile is None and settings["engine"] != "tts":
+            return subtitles
+        if profile is None:
+            beside = self.show.path.parent / settings["profile"]
+            profile = beside if beside.is_file() else Path(settings["profile"])
+        try:
+            return build_tts_voice(profile, clock=self.clock, ledger=self.ledger, mixer=self.audio)
+        except VoiceProfileError as exc:
+            log.error("%s; the show goes on with the subtitles voice", exc)
+            return subtitles
+
     def _listeners(self, events_file: Path | None) -> list[Listener]:
         if events_file is not None:
             return [SimListener(events_file, clock=self.clock, money=self.show.money)]
@@ -309,6 +336,8 @@ class Director:
         end = None if duration is None else self.offset + duration
         self.started_real = time.perf_counter()
         self.stage.obs.start()
+        if not self.headless:
+            self._device = DeviceSink.open(self.audio, self.clock.now)
         try:
             n = 0
             while not self.stopping:
@@ -339,6 +368,14 @@ class Director:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
+            voice = self.stage.voice
+            if isinstance(voice, TtsVoice):
+                voice.stop_pending()  # lines not yet heard are cut where the show stopped
+            if self._device is not None:
+                self._device.close()
+                self._device = None
+            if self.audio_out is not None:
+                WavSink(self.audio_out).close(self.audio, self.clock.now())
             self.ledger.end_run(self.clock.now())
             await asyncio.to_thread(self.stage.obs.close)  # stops streaming if the show started it
 
@@ -363,5 +400,7 @@ class Director:
                 k: v.summary_ms() for k, v in self.reaction.items()}})
 
     def close(self) -> None:
+        if isinstance(self.stage.voice, TtsVoice):
+            self.stage.voice.close()
         self.stage.obs.close()
         self.ledger.close()

@@ -150,8 +150,11 @@ IDLE = Record({
 })
 
 VOICE = Record({
-    "engine": Field(Choice("subtitles"), "voice engine; 'subtitles' writes lines with real timing",
+    "engine": Field(Choice("subtitles", "tts"), "voice engine; 'subtitles' writes lines with real "
+                    "timing, 'tts' speaks them with the voice profile's engines",
                     default="subtitles"),
+    "profile": Field(Str(non_empty=True), "voice profile for 'tts' (voices/NAME.yaml, relative to "
+                     "the show file or the working folder)", default="voices/sakura.yaml"),
     "rate": Field(Number(minimum=0.25, maximum=4), "speaking-rate factor", default=1.0),
 }, short="engine", doc="the voice")
 
