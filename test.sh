@@ -6,7 +6,7 @@ cd "$(dirname "$0")"
 ./setup.sh >/dev/null  # quick when nothing changed; picks up dependencies added since
 ./scripts/test-packages.sh
 echo "== ruff"
-.venv/bin/ruff check director behaviours tests bench
+.venv/bin/ruff check director behaviours renderer tests bench
 echo "== mypy"
 .venv/bin/mypy
 echo "== pytest"
