@@ -64,7 +64,12 @@ class ChatPool:
         return len(self.pool)
 
     def moderate(self, event: Event) -> Verdict | None:
-        return self.moderator.check(getattr(event, "text", ""), event.viewer.name)
+        text = getattr(event, "text", "")
+        if event.kind == "speech":
+            # the operator at the microphone is trusted: "you are now in ASMR mode" is direction,
+            # not an injection, and long speech is fine; banned words are still never repeated
+            return self.moderator.check_output(text)
+        return self.moderator.check(text, event.viewer.name)
 
     def add(self, event: Event, now: float) -> list[tuple[Event, str, str]]:
         """Screen and keep a message. Returns events settled now: (event, outcome, reason)."""
