@@ -43,6 +43,7 @@ def build_report(*, show: str, ledger: Ledger, duration_s: float, ticks: int,
     speech = [{"start_s": _r(s["start_s"]), "end_s": _r(s["end_s"]), "text": s["text"],
                "voice": s["voice"], "reason": s["reason"], "run": s["run"], "cut": s["cut"]}
               for s in ledger.speech_rows()]
+    _link_replies(events, speech)
     report: dict[str, Any] = {
         "show": show,
         "duration_s": round(duration_s, 3),
@@ -61,6 +62,28 @@ def build_report(*, show: str, ledger: Ledger, duration_s: float, ticks: int,
     if extra:
         report.update(extra)
     return report
+
+
+REPLY_KINDS = ("chat", "super_chat", "speech")
+
+
+def _link_replies(events: list[dict[str, Any]], speech: list[dict[str, Any]]) -> None:
+    """Give each answered chat event the speech rows of its reply: `reply_lines` (indices into
+    `speech`) and `said_s` (when the first one started), so chat-to-speech latency reads as
+    `said_s - received_s`. A reply's lines are the chat lines that start between the reply being
+    chosen (`reacted_s`) and the event being done (its last line heard), on the show clock, which
+    runs on across restarts; replies are said one at a time, so these windows share no lines.
+    """
+    chat_lines = [(i, s) for i, s in enumerate(speech) if s["reason"] == "chat"]
+    for event in events:
+        if event["kind"] not in REPLY_KINDS or event["outcome"] != "replied":
+            continue
+        start, end = event["reacted_s"], event["done_s"]
+        if start is None or end is None:
+            continue
+        lines = [i for i, s in chat_lines if start - 1e-6 <= s["start_s"] <= end + 1e-6]
+        event["reply_lines"] = lines
+        event["said_s"] = speech[lines[0]]["start_s"] if lines else None
 
 
 def write_report(report: dict[str, Any], path: Path) -> None:
