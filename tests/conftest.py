@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,11 @@ import pytest
 from director.testing import ShowHarness
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# The default show speaks with real CPU voices; tests that replay shows at 100x would wait on
+# them. Shows here are subtitled unless a test names a voice (--voice, voice_profile=) or drops
+# this variable (tests/test_voice_e2e.py).
+os.environ.setdefault("DIRECTOR_VOICE", "subtitles")
 
 
 @pytest.fixture

@@ -1,12 +1,9 @@
-"""The TTS voice: profiles, streaming, cancel fades, the cache, language routing, the real engine
-and an end-to-end run whose WAV has speech exactly where its report says."""
+"""The TTS voice: profiles, streaming, cancel fades, the cache and prewarmed gift openings,
+language routing, and the real Piper engine (the end-to-end run is in test_voice_e2e.py)."""
 
 from __future__ import annotations
 
-import json
 import logging
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +15,7 @@ import pytest
 from director.clock import SimClock
 from director.engine import Director
 from director.ledger import Ledger
-from director.services.audio import FADE_S, SAMPLE_RATE, Mixer, read_wav
+from director.services.audio import FADE_S, SAMPLE_RATE, Mixer
 from director.services.tts import (
     FunctionEngine,
     PiperEngine,
@@ -71,18 +68,18 @@ def test_split_sentences() -> None:
 
 def test_sentences_stream_in_order_and_the_first_plays_before_the_rest_is_made(
         ledger: Ledger) -> None:
-    release = threading.Event()
+    go, release = threading.Event(), threading.Event()
     made: list[str] = []
 
     def engine(text: str, _p: Prosody) -> np.ndarray:
-        if made:
-            release.wait(5)
+        (release if made else go).wait(5)
         made.append(text)
         return tone(0.5 if text.startswith("One") else 0.3)
 
     voice, clock = make_voice(ledger, engine)
     handle = voice.speak("One two. Three four!", reason="chat")
-    assert isinstance(handle, TtsHandle)
+    assert isinstance(handle, TtsHandle) and not handle.started
+    go.set()
     wait_for(lambda: len(handle.line.audio) == 1)
     clock.advance(0.1)
     assert not handle.done() and handle.started and len(handle.clips) == 1  # playing already
@@ -145,6 +142,37 @@ def test_cache_makes_the_second_gift_line_instant(ledger: Ledger) -> None:
     voice.close()
 
 
+def test_a_gift_line_starts_from_its_prewarmed_fixed_part(ledger: Ledger) -> None:
+    calls: list[str] = []
+
+    def engine(text: str, _p: Prosody) -> np.ndarray:
+        calls.append(text)
+        return tone(0.4)
+
+    voice, clock = make_voice(ledger, engine)
+    queued = voice.prewarm_gifts({"tiers": [
+        {"expression": "shy", "lines": {"en": ["Thank you for the {gift}, {viewer}.",
+                                               "{viewer}, thanks!"]}},
+        {"expression": "happy", "lines": {"en": ["So kind, {viewer}!", "Wow. Thanks!"]}}]})
+    assert queued == ["Thank you for the", "So kind,", "Wow. Thanks!"]
+    assert voice.wait_prewarmed(5)
+    calls.clear()
+    handle = voice.speak("Thank you for the rose, Leo.", reason="gift", emotion="shy")
+    assert isinstance(handle, TtsHandle) and handle.started  # first audio placed at speak()
+    assert handle.start == clock.now() and handle.clips
+    voice.wait_idle()
+    assert calls == ["rose, Leo."]  # only the part that was not cached
+    assert not handle.done() and len(handle.clips) == 2
+    assert handle.clips[1].start == pytest.approx(handle.clips[0].end)
+    whole = voice.speak("Wow. Thanks!", reason="gift", emotion="happy")
+    assert whole.line.synthesised and calls == ["rose, Leo."]  # type: ignore[attr-defined]
+    # (a fixed line is cached whole; it waits for the line before it to end)
+    other = voice.speak("Thank you for the rose, Leo.", reason="gift", emotion="happy")
+    voice.wait_idle()
+    assert other.line.skip == 0  # type: ignore[attr-defined]  # another emotion: made anew
+    voice.close()
+
+
 def test_language_routing_zh_falls_back_to_subtitle_timing(
         ledger: Ledger, caplog: pytest.LogCaptureFixture) -> None:
     calls: list[str] = []
@@ -165,9 +193,10 @@ def test_language_routing_zh_falls_back_to_subtitle_timing(
 
 
 @pytest.mark.parametrize(("body", "needle"), [
-    ("languages: {en: {engine: coqui, model: joe}}", "languages.en.engine: unknown engine 'coqui'"),
+    ("languages: {en: {engine: festival, model: joe}}",
+     "languages.en.engine: unknown engine 'festival'"),
     ("languages: {en: {engine: piper, model: nope.onnx}}",
-     "languages.en.model: model file nope.onnx not found"),
+     "languages.en.model: model file "),
     ("emotions: {angry: {rate: 1}}", "emotions.angry: unknown emotion"),
 ], ids=["engine", "model", "emotion"])
 def test_bad_profile_is_named(tmp_path: Path, body: str, needle: str) -> None:
@@ -199,31 +228,3 @@ def test_piper_speaks_a_short_line_at_48k() -> None:
     audio = engine.synthesize("Hello there.", Prosody())
     assert audio.dtype == np.float32 and 0.4 < len(audio) / SAMPLE_RATE < 2.0
     assert np.sqrt(np.mean(audio ** 2)) > 0.02 and np.abs(audio).max() <= 1.0
-
-
-def test_run_records_speech_where_the_report_says(tmp_path: Path) -> None:
-    wav, report = tmp_path / "show.wav", tmp_path / "report.json"
-    subprocess.run(
-        [sys.executable, "-m", "director", "run", "shows/asmr_night.yaml", "--headless",
-         "--speed", "20", "--duration", "60", "--audio-out", str(wav), "--voice", str(SAKURA),
-         "--state", str(tmp_path / "state"), "--report", str(report), "--no-viewer",
-         "--no-reload"], cwd=ROOT, check=True, timeout=120, capture_output=True)
-    rate, x = read_wav(wav)
-    assert rate == SAMPLE_RATE
-    hop = rate // 100  # 10 ms frames
-    loud = np.abs(x[:len(x) // hop * hop, 0]).reshape(-1, hop).max(axis=1) > 0.01
-    speech = [s for s in json.loads(report.read_text())["speech"] if s["voice"] == "tts"]
-    heard = np.zeros_like(loud)
-    spoken = 0
-    for s in speech:
-        a, b = int(s["start_s"] * 100), int(s["end_s"] * 100)
-        frames = np.nonzero(loud[max(0, a - 10):b + 10])[0] + max(0, a - 10)
-        heard[max(0, a - 5):b + 6] = True
-        if s["text"].isascii():
-            spoken += 1
-            assert len(frames), s
-            assert frames[0] / 100 == pytest.approx(s["start_s"], abs=0.05), s
-            if not s["cut"]:
-                assert frames[-1] / 100 == pytest.approx(s["end_s"], abs=0.05), s
-    assert spoken >= 2
-    assert not (loud & ~heard).any(), "sound where the report has no speech"

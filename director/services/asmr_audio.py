@@ -10,14 +10,20 @@ each needs a licence the project can redistribute and adds megabytes to the repo
 synthesis ships as code, is the same on every machine, and `render_assets` writes WAV files at
 set-up time for a mixer that wants files.
 
+`SoundBank` renders what a show's segments need on a thread when the show is built, so
+no tick ever waits for a sound (an 8 s rain loop takes ~0.15 s here). Ambience beds are seamless
+loops (`ambience_loop`: the tail is crossfaded into the head), laid end to end by the segment.
+
 The whisper chain keeps the input's length: the reverb tail past the last sample is cut, so a
 line's audio ends when its subtitle timing says it does (the tail inside the line is kept).
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +33,8 @@ from scipy.io import wavfile  # type: ignore[import-untyped]
 
 Audio = npt.NDArray[np.float32]
 _F64 = npt.NDArray[np.float64]
+
+log = logging.getLogger("director.audio")
 
 TRIGGER_SECONDS = {"tapping": 2.0, "brushing": 3.0, "crinkling": 2.5, "water": 3.0,
                    "page_turn": 1.2}
@@ -168,12 +176,13 @@ def room_impulse(sr: int, *, seconds: float = 0.35, seed: int = 0) -> Audio:
 
 
 def whisper_chain(mono: npt.NDArray[np.floating], sr: int, *,
-                  pan_hz: float = 0.05, seed: int = 0) -> Audio:
+                  pan_hz: float = 0.05, seed: int = 0, start_s: float = 0.0) -> Audio:
     """Turn a dry TTS line into a close, soft, slowly wandering whisper; (n, 2) float32.
 
     Order: low-pass 5 kHz (takes the hiss and sibilance off) -> close-mic colour (proximity
     low shelf, 3 kHz presence) -> soft compression (evens loud and quiet syllables) -> equal-power
-    pan swept by a slow sine -> a little room. Peak is at most 0.98.
+    pan swept by a slow sine -> a little room. Peak is at most 0.98. `start_s` is where this
+    piece sits in a longer line, so the pan of consecutive sentences carries on where it was.
     """
     x = np.asarray(mono, dtype=np.float64)
     if x.ndim != 1:
@@ -186,7 +195,7 @@ def whisper_chain(mono: npt.NDArray[np.floating], sr: int, *,
     x = _biquad(x, sr, "shelf", 200.0, 4.0)
     x = _biquad(x, sr, "peak", 3000.0, 2.5, q=1.0)
     x = _compress(x, sr)
-    t = np.arange(n) / sr
+    t = start_s + np.arange(n) / sr
     position = 0.7 * np.sin(2 * np.pi * pan_hz * t + rng.uniform(0, 2 * np.pi))
     gl, gr = _pan_gains(position)
     dry = np.stack([x * gl, x * gr], axis=1)
@@ -376,3 +385,74 @@ def render_assets(folder: Path, sr: int = 48000, *, ambience_seconds: float = 4.
         wavfile.write(path, sr, np.round(np.clip(audio, -1, 1) * 32767).astype(np.int16))
         written.append(path)
     return written
+
+
+def ambience_loop(name: str, seconds: float = 8.0, sr: int = 48000, *, seed: int = 0,
+                  crossfade_s: float = 0.5) -> Audio:
+    """An ambience bed of `seconds` that loops without a seam: the sound that would follow the
+    end is crossfaded (equal power) into the head, so copies laid end to end run continuously.
+    """
+    n, xf = _n(seconds, sr), _n(crossfade_s, sr)
+    x = ambience(name, seconds + crossfade_s + 0.1, sr, seed=seed).astype(np.float64)
+    out = x[:n].copy()
+    theta = np.linspace(0, np.pi / 2, xf)[:, None]
+    out[:xf] = x[:xf] * np.sin(theta) + x[n:n + xf] * np.cos(theta)
+    return _stereo(out)
+
+
+class SoundBank:
+    """Trigger sounds and ambience loops, rendered on a thread, read from the tick.
+
+    Keys are 'trigger:NAME' and 'ambience:NAME'. `request` queues what is not there yet; `get`
+    returns None until a sound is ready (the caller skips it that time). An unknown name is
+    logged once and never becomes ready.
+    """
+
+    def __init__(self, sr: int = 48000) -> None:
+        self.sr = sr
+        self.sounds: dict[str, Audio] = {}
+        self.failed: set[str] = set()
+        self._wanted: list[str] = []
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def request(self, keys: Iterable[str]) -> None:
+        with self._lock:
+            new = [k for k in keys if k not in self.sounds and k not in self.failed
+                   and k not in self._wanted]
+            self._wanted += new
+            if new and (self._thread is None or not self._thread.is_alive()):
+                # not a daemon: a daemon thread stopped inside scipy's C++ at interpreter exit
+                # aborts the process ("terminate called"); the renders take under a second
+                self._thread = threading.Thread(target=self._render, name="asmr-sounds")
+                self._thread.start()
+
+    def get(self, key: str) -> Audio | None:
+        return self.sounds.get(key)
+
+    def wait(self, timeout: float = 10.0) -> None:
+        """Block until everything requested is rendered (tests and benches)."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def _render(self) -> None:
+        while True:
+            with self._lock:
+                if not self._wanted:
+                    return
+                key = self._wanted[0]
+            kind, _, name = key.partition(":")
+            try:
+                sound = (ambience_loop(name, sr=self.sr) if kind == "ambience"
+                         else trigger_sound(name, self.sr))
+                self.sounds[key] = sound
+            except ValueError as exc:
+                log.warning("ASMR sound %s cannot be made (%s); segments play without it",
+                            key, exc)
+                self.failed.add(key)
+            with self._lock:
+                self._wanted.remove(key)
+
+
+BANK = SoundBank()  # shared: every sound is a pure function of its name, so runs can share it

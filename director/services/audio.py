@@ -9,6 +9,11 @@ is what keeps a `--speed 20` replay's WAV in step with its report.
 
 The mouth follows the voice layer: an RMS envelope at 60 Hz, read by `mouth(t)` on the playback
 clock and recorded whole by `envelope()` for headless runs.
+
+Layer gain automation: `ramp(layer, gain, at=, over=)` adds breakpoints on the show clock and the
+render multiplies the layer by the interpolated curve, so an ASMR bed ducks under a gift and comes
+back as a smooth fade placed in show time (the same in the WAV and on the sound card). Rejected:
+changing a gain value when the tick runs (a step, heard as a click, and at tick resolution).
 """
 
 from __future__ import annotations
@@ -50,6 +55,9 @@ class Clip:
 def to_stereo(samples: NDArray[Any], *, gain: float = 1.0, pan: float = 0.0) -> Audio:
     """Mono or stereo samples → frames × 2 float32, with gain and an equal-power pan (-1..1)."""
     x = np.asarray(samples, dtype=np.float32)
+    if x.ndim == 2 and x.shape[1] == 2 and gain == 1.0:
+        return x  # shared, not copied: a looped bed placed many times costs one array (clips are
+        # never changed in place; `cut` replaces a clip's samples)
     if x.ndim == 1:
         angle = (max(-1.0, min(1.0, pan)) + 1.0) * np.pi / 4
         left, right = np.cos(angle) * np.sqrt(2), np.sin(angle) * np.sqrt(2)
@@ -64,6 +72,7 @@ class Mixer:
         self.origin = origin  # show time of the WAV's first sample
         self.clips: list[Clip] = []
         self.gains = dict.fromkeys(LAYERS, 1.0)
+        self.automation: dict[str, list[tuple[float, float]]] = {}  # layer → (time, gain) points
 
     def play(self, samples: NDArray[Any], *, layer: str = "triggers", at: float,
              gain: float = 1.0, pan: float = 0.0) -> Clip:
@@ -90,10 +99,42 @@ class Mixer:
     def end(self) -> float:
         return max((c.end for c in self.clips), default=self.origin)
 
+    def gain_at(self, layer: str, t: float) -> float:
+        """The automated gain of `layer` at show time `t` (1.0 where nothing was automated)."""
+        points = self.automation.get(layer)
+        if not points:
+            return 1.0
+        return float(np.interp(t, [p[0] for p in points], [p[1] for p in points]))
+
+    def ramp(self, layer: str, gain: float, *, at: float, over: float = 0.5,
+             start: float | None = None) -> None:
+        """Fade `layer` from its gain at show time `at` (or from `start`) to `gain` over `over`
+        seconds. A ramp replaces whatever automation was planned after `at`.
+        """
+        if layer not in self.gains:
+            raise ValueError(f"unknown audio layer {layer!r}; layers are {', '.join(LAYERS)}")
+        before = self.gain_at(layer, at)
+        points = [p for p in self.automation.get(layer, []) if p[0] < at - 1e-3]
+        if start is None:
+            start = before
+        elif points or before != start:  # hold the old gain up to `at` (a jump: use it in silence)
+            points.append((at - 1e-3, before))
+        points += [(at, start), (at + max(over, 1e-3), gain)]
+        self.automation[layer] = points
+
+    def _curve(self, layer: str, t0: float, n: int) -> Audio | None:
+        points = self.automation.get(layer)
+        if not points:
+            return None
+        times = t0 + np.arange(n) / SAMPLE_RATE
+        curve = np.interp(times, [p[0] for p in points], [p[1] for p in points])
+        return curve.astype(np.float32)[:, None]
+
     def render(self, t0: float, t1: float, *, layers: tuple[str, ...] = LAYERS) -> Audio:
         """The mix of show time [t0, t1) as frames × 2."""
         n = max(0, round((t1 - t0) * SAMPLE_RATE))
         out = np.zeros((n, 2), dtype=np.float32)
+        curves = {layer: self._curve(layer, t0, n) for layer in layers}
         for clip in self.clips:
             if clip.layer not in layers or clip.end <= t0 or clip.start >= t1:
                 continue
@@ -102,7 +143,12 @@ class Mixer:
             dst = max(0, first)
             take = min(len(src), n - dst)
             if take > 0:
-                out[dst:dst + take] += src[:take] * self.gains[clip.layer]
+                curve = curves[clip.layer]
+                gain = self.gains[clip.layer]
+                if curve is None:
+                    out[dst:dst + take] += src[:take] * gain
+                else:
+                    out[dst:dst + take] += src[:take] * (curve[dst:dst + take] * gain)
         return out
 
     # -- lip-sync -------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from director.services.audio import Mixer
 from director.services.avatar import Avatar
 from director.services.dialogue import Dialogue
 from director.services.handles import Handle
@@ -19,6 +20,7 @@ class Stage:
     dialogue: Dialogue
     avatar: Avatar
     obs: Obs
+    audio: Mixer | None = None  # the program mix (ASMR beds and triggers); None: no sound
     detached: list[tuple[Handle[Any], Callable[[], None]]] = field(default_factory=list)
 
     def detach(self, handle: Handle[Any], on_done: Callable[[], None]) -> None:

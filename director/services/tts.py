@@ -1,22 +1,34 @@
-"""The TTS voice: lines spoken by a real engine (Piper), streamed sentence by sentence.
+"""The TTS voice: lines spoken by real engines (Piper, Kokoro, Coqui), streamed by sentence.
 
-Design: synthesis runs on one worker thread, never on the event loop. A line is split into
-sentences; the worker synthesises them in order and hands each to the line as soon as it is ready,
-so sentence 2 is synthesised while sentence 1 plays. The tick side (`_pump`, run whenever a
-behaviour polls a handle or the voice) places ready audio on the mixer along the show clock: a
-line starts when its first audio is ready *and* the line before it has ended, so under a fast
-SimClock a line simply starts later in show time. A line's end is its start plus its real audio
-length (plus any gap where the next sentence was not ready in time), and the ledger row is moved
-to those real times. Rejected: synthesising the whole line before starting it (first audio waits
-for the last sentence) and a per-line thread (lines would race each other's order).
+Design: synthesis runs on worker threads, one per engine, never on the event loop. A line is split
+into sentences; its engine's worker synthesises them in order and hands each to the line as soon as
+it is ready, so sentence 2 is synthesised while sentence 1 plays. The tick side (`_pump`, run
+whenever a behaviour polls a handle or the voice) places ready audio on the mixer along the show
+clock: a line starts when its first audio is ready *and* the line before it has ended, so under a
+fast SimClock a line simply starts later in show time. A line's end is its start plus its real
+audio length (plus any gap where the next sentence was not ready in time), and the ledger row is
+moved to those real times. One worker per engine means an English line never queues behind a
+slow Chinese one, while `_pump` still places lines in the order they were spoken. Rejected:
+synthesising the whole line before starting it (first audio waits for the last sentence) and a
+per-line thread (lines would race each other's order).
 
-A whole-line cache (text + profile + emotion → sentence audio) makes templated gift lines instant
-the second time. Languages without an engine in the profile (zh until the Kokoro engine lands) are
-timed like the subtitles voice and make no sound; the log says so once per language.
+Languages: each line goes to the engine of its language (detected from its script unless the
+caller says), as the profile (`voices/*.yaml`) maps them; a language without an engine is timed
+like the subtitles voice and makes no sound, and the log says so once per language. Device:
+`auto` uses CUDA when the engine's runtime sees it; an engine that fails to load on CUDA is loaded
+on the CPU and the log says so. A profile that cannot be used raises VoiceProfileError naming the
+file, key and path (the show then falls back to the subtitles voice).
+
+Speed for gifts: a whole-line cache (text + profile + emotion → sentence audio) makes a repeated
+line instant, and `prewarm_gifts` pre-synthesises the fixed opening of each gift template ("Thank
+you for the" of "Thank you for the {gift}, {viewer}.") at low priority when the show starts, so a
+new viewer's thank-you starts from cached audio while the rest is made. The `whisper` emotion runs
+the ASMR whisper chain (director.services.asmr_audio) on each sentence, in stereo.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import re
@@ -26,13 +38,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import yaml
 from scipy.signal import resample_poly  # type: ignore[import-untyped]
 
 from director.language import detect_language
+from director.services.asmr_audio import whisper_chain
 from director.services.audio import SAMPLE_RATE, Audio, Clip, Mixer
 from director.services.voice import SpeechHandle, Voice, estimate_seconds
 
@@ -43,9 +56,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("director.voice")
 
 EMOTIONS = ("neutral", "happy", "excited", "shy", "sad", "whisper")
-ENGINES = ("piper",)
+ENGINES = ("piper", "kokoro", "coqui")
 SENTENCE_PAUSE_S = 0.18
 _SENTENCE = re.compile(r"(?<=[.!?…])\s+|(?<=[。！？])")
+_WORDY = re.compile(r"[A-Za-z]{2}|[\u3040-\u30ff\u3400-\u9fff]")  # worth pre-synthesising
 
 
 class VoiceProfileError(ValueError):
@@ -59,16 +73,51 @@ class Prosody:
     volume: float = 1.0  # linear gain
 
 
+@dataclass(frozen=True)
+class EngineSpec:
+    """What speaks one language: the engine, its model, and the speaker (engine-specific)."""
+
+    engine: str
+    model: str
+    speaker: str = ""
+
+
 @dataclass
 class VoiceProfile:
     name: str
     path: Path
     device: str
-    engines: dict[str, tuple[str, str]]  # language → (engine, model)
+    engines: dict[str, EngineSpec]  # language → engine spec
     prosody: dict[str, Prosody]
+    whisper_chain: bool = True  # the `whisper` emotion goes through the ASMR whisper chain
 
     def for_emotion(self, emotion: str) -> Prosody:
         return self.prosody.get(emotion, self.prosody.get("neutral", Prosody()))
+
+
+def _check_model(path: Path, lang: str, spec: EngineSpec) -> str | None:
+    """What is wrong with a language's model/speaker (key: problem), or None."""
+    from director.services import kokoro
+
+    base = path.parent
+    here = (base / spec.model) if not Path(spec.model).is_absolute() else Path(spec.model)
+    if spec.engine == "piper":
+        if spec.model != "joe" and not here.is_file():
+            return (f"model: model file {here} not found (give 'joe' for the bundled voice or a "
+                    "path to a .onnx with its .onnx.json beside it)")
+    elif spec.engine == "kokoro":
+        if lang not in kokoro.LANGUAGES:
+            return f"engine: Kokoro speaks {', '.join(kokoro.LANGUAGES)}, not {lang!r}"
+        if spec.model != kokoro.BUNDLED and not here.is_file():
+            return (f"model: model file {here} not found (give '{kokoro.BUNDLED}' for the bundled "
+                    "Kokoro-82M or a path to a Kokoro v1.0 .onnx)")
+        if spec.speaker not in kokoro.SPEAKERS:
+            return (f"speaker: unknown Kokoro speaker {spec.speaker!r}; speakers are "
+                    f"{', '.join(kokoro.SPEAKERS)}")
+    elif spec.engine == "coqui" and not (here / "config.json").is_file():
+        return (f"model: Coqui model folder {here} not found or has no config.json (a local "
+                "folder with config.json and the weights; nothing is downloaded)")
+    return None
 
 
 def load_profile(path: Path) -> VoiceProfile:
@@ -88,18 +137,22 @@ def load_profile(path: Path) -> VoiceProfile:
     device = str(data.get("device", "auto"))
     if device not in ("auto", "cpu", "cuda"):
         raise bad("device", f"{device!r} is not one of auto, cpu, cuda")
-    engines: dict[str, tuple[str, str]] = {}
+    engines: dict[str, EngineSpec] = {}
     for lang, spec in (data.get("languages") or {}).items():
         if not isinstance(spec, dict):
-            raise bad(f"languages.{lang}", "expected {engine: ..., model: ...}")
-        engine, model = str(spec.get("engine", "")), str(spec.get("model", ""))
+            raise bad(f"languages.{lang}", "expected {engine: ..., model: ..., speaker: ...}")
+        engine = str(spec.get("engine", ""))
         if engine not in ENGINES:
             raise bad(f"languages.{lang}.engine",
                       f"unknown engine {engine!r}; engines are {', '.join(ENGINES)}")
-        if model != "joe" and not (path.parent / model).is_file() and not Path(model).is_file():
-            raise bad(f"languages.{lang}.model", f"model file {model} not found (give 'joe' for "
-                      "the bundled voice or a path to a .onnx with its .onnx.json beside it)")
-        engines[str(lang)] = (engine, model)
+        default_speaker = "jf_alpha" if engine == "kokoro" else ""
+        es = EngineSpec(engine, str(spec.get("model", "")),
+                        str(spec.get("speaker", default_speaker) or ""))
+        problem = _check_model(path, str(lang), es)
+        if problem:
+            key, _, what = problem.partition(": ")
+            raise bad(f"languages.{lang}.{key}", what)
+        engines[str(lang)] = es
     prosody = {"neutral": Prosody()}
     for emotion, values in (data.get("emotions") or {}).items():
         if emotion not in EMOTIONS:
@@ -108,7 +161,8 @@ def load_profile(path: Path) -> VoiceProfile:
             prosody[str(emotion)] = Prosody(**{k: float(v) for k, v in (values or {}).items()})
         except (TypeError, ValueError) as exc:
             raise bad(f"emotions.{emotion}", f"expected rate/pitch/volume numbers ({exc})") from exc
-    return VoiceProfile(str(data.get("name", path.stem)), path, device, engines, prosody)
+    return VoiceProfile(str(data.get("name", path.stem)), path, device, engines, prosody,
+                        whisper_chain=bool(data.get("whisper_chain", True)))
 
 
 def split_sentences(text: str) -> list[str]:
@@ -140,11 +194,10 @@ def trim(samples: Audio, *, threshold: float = 0.01, margin_s: float = 0.01) -> 
     return out
 
 
-class SpeechEngine:
+class SpeechEngine(Protocol):
     """One engine: text + prosody → mono float32 audio at 48 kHz. Called on the worker thread."""
 
-    def synthesize(self, text: str, prosody: Prosody) -> Audio:
-        raise NotImplementedError
+    def synthesize(self, text: str, prosody: Prosody) -> Audio: ...
 
 
 class FunctionEngine(SpeechEngine):
@@ -199,6 +252,37 @@ def _has_cuda() -> bool:
         return False
 
 
+def _torch_cuda() -> bool:
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except ImportError:
+        return False
+
+
+def resolve_device(engine: str, device: str) -> str:
+    """'auto' → 'cuda' when the engine's runtime sees a GPU (onnxruntime or torch), else 'cpu'."""
+    if device != "auto":
+        return device
+    return "cuda" if (_torch_cuda() if engine == "coqui" else _has_cuda()) else "cpu"
+
+
+def make_engine(spec: EngineSpec, *, lang: str, device: str, base: Path) -> SpeechEngine:
+    """Load one engine on `device` ('cpu' or 'cuda'); raises whatever the engine raises."""
+    if spec.engine == "kokoro":
+        from director.services.kokoro import KokoroEngine
+
+        return KokoroEngine(model=spec.model, speaker=spec.speaker, language=lang,
+                            device=device, base=base)
+    if spec.engine == "coqui":
+        from director.services.coqui import CoquiEngine
+
+        return CoquiEngine(model=spec.model, speaker=spec.speaker, language=lang, device=device,
+                           base=base)
+    return PiperEngine(spec.model, device=device, base=base)
+
+
 @dataclass
 class _Line:
     """A line's audio as the worker hands it over, sentence by sentence."""
@@ -210,6 +294,15 @@ class _Line:
     synthesised: bool = False
     silent_s: float = 0.0  # a language without an engine: this long, no sound
     error: BaseException | None = None
+    skip: int = 0  # leading sentences whose audio came from the cache (a gift line's fixed part)
+    text: str = ""  # the cache key's text (default: the sentences joined)
+
+
+@dataclass
+class _Worker:
+    jobs: queue.PriorityQueue[tuple[int, int, _Line | None]]
+    thread: threading.Thread | None
+    current: _Line | None = None
 
 
 class TtsHandle(SpeechHandle):
@@ -246,38 +339,85 @@ class TtsVoice(Voice):
         self.mixer = mixer
         self.start_gap_s = start_gap_s  # a next line may be scheduled this far ahead (one tick)
         self.cache: dict[tuple[str, str, str], list[Audio]] = {}
+        self.fragments: set[tuple[str, str]] = set()  # (fixed opening, emotion) of gift lines
         self._warned: set[str] = set()
-        self._jobs: queue.Queue[_Line | None] = queue.Queue()
-        self._worker = threading.Thread(target=self._work, name="tts", daemon=True)
-        self._worker.start()
+        # one worker per engine, so an English line never waits for a Chinese one; each takes
+        # (priority, order, line): lines to speak (0) before prewarming (1); None (-1) stops
+        self._order = itertools.count()
+        self._closing = False
+        self._workers: dict[int, _Worker] = {}
+        for engine in engines.values():
+            if id(engine) not in self._workers:
+                worker = _Worker(queue.PriorityQueue(), None)
+                worker.thread = threading.Thread(target=self._work, args=(worker,),
+                                                 name=f"tts-{type(engine).__name__}", daemon=True)
+                worker.thread.start()
+                self._workers[id(engine)] = worker
 
-    # -- the worker thread ----------------------------------------------------------------------
-    def _work(self) -> None:
-        while (line := self._jobs.get()) is not None:
-            engine = self.engines[line.lang]
-            prosody = self.profile.for_emotion(line.emotion)
-            try:
-                for i, sentence in enumerate(line.sentences):
-                    if line.synthesised:  # cancelled
-                        break
-                    audio = trim(engine.synthesize(sentence, prosody))
-                    if i < len(line.sentences) - 1:  # the breath between sentences
-                        audio = np.concatenate([audio, np.zeros(int(SENTENCE_PAUSE_S * SAMPLE_RATE),
-                                                                dtype=np.float32)])
-                    line.audio.append(audio)
-                else:
-                    self.cache[self._key(" ".join(line.sentences), line.emotion)] = line.audio
-            except Exception as exc:  # a failed line is cut short, the show goes on
-                log.exception("speech synthesis failed for %r", " ".join(line.sentences))
-                line.error = exc
-            line.synthesised = True
+    # -- the worker threads ---------------------------------------------------------------------
+    def _work(self, worker: _Worker) -> None:
+        while True:
+            _prio, _n, line = worker.jobs.get()
+            if line is None:
+                return
+            if not self._closing:
+                worker.current = line
+                self._synthesise(line)
+                worker.current = None
+            worker.jobs.task_done()
+
+    def _synthesise(self, line: _Line) -> None:
+        engine = self.engines[line.lang]
+        prosody = self.profile.for_emotion(line.emotion)
+        whisper = line.emotion == "whisper" and self.profile.whisper_chain
+        at = 0.0  # seconds into the line: the whisper's slow pan carries on across sentences
+        try:
+            for i, sentence in enumerate(line.sentences):
+                if i < line.skip:
+                    continue
+                if line.synthesised:  # cancelled
+                    break
+                t0 = time.perf_counter()
+                audio: Audio = trim(engine.synthesize(sentence, prosody))
+                log.debug("synthesised %r in %.2f s (%.2f s of audio)", sentence,
+                          time.perf_counter() - t0, len(audio) / SAMPLE_RATE)
+                if whisper:
+                    audio = whisper_chain(audio, SAMPLE_RATE, start_s=at)
+                if i < len(line.sentences) - 1:  # the breath between sentences
+                    pause = np.zeros((int(SENTENCE_PAUSE_S * SAMPLE_RATE), *audio.shape[1:]),
+                                     dtype=np.float32)
+                    audio = np.concatenate([audio, pause])
+                at += len(audio) / SAMPLE_RATE
+                line.audio.append(audio)
+            else:
+                text = line.text or " ".join(line.sentences)
+                self.cache[self._key(text, line.emotion)] = line.audio
+        except Exception as exc:  # a failed line is cut short, the show goes on
+            log.exception("speech synthesis failed for %r", " ".join(line.sentences))
+            line.error = exc
+        line.synthesised = True
 
     def _key(self, text: str, emotion: str) -> tuple[str, str, str]:
         return text, self.profile.name, emotion
 
+    def _put(self, priority: int, line: _Line) -> None:
+        worker = self._workers[id(self.engines[line.lang])]
+        worker.jobs.put((priority, next(self._order), line))
+
     def close(self) -> None:
-        self._jobs.put(None)
-        self._worker.join(timeout=5)
+        """Stop the workers: queued jobs are dropped, the sentence in hand is finished (an engine
+        thread killed inside onnxruntime or torch at exit aborts the process).
+        """
+        self._closing = True
+        for worker in self._workers.values():
+            if worker.current is not None:
+                worker.current.synthesised = True
+            worker.jobs.put((-1, next(self._order), None))
+        for worker in self._workers.values():
+            if worker.thread is not None:
+                worker.thread.join(timeout=60)
+                if worker.thread.is_alive():
+                    log.warning("a speech worker did not stop within 60 s")
 
     def stop_pending(self) -> None:
         """The show stopped: lines not fully placed are cut now; placed audio plays out."""
@@ -296,12 +436,47 @@ class TtsVoice(Voice):
                 return
             time.sleep(0.005)
 
+    def wait_prewarmed(self, timeout: float = 60.0) -> bool:
+        """Block until no worker has anything queued (tests and benches); False on timeout."""
+        deadline = time.perf_counter() + timeout
+
+        def busy() -> bool:
+            return any(w.jobs.unfinished_tasks for w in self._workers.values())
+
+        while busy() and time.perf_counter() < deadline:
+            time.sleep(0.005)
+        return not busy()
+
+    def prewarm_gifts(self, gifts: dict[str, Any]) -> list[str]:
+        """Queue the fixed opening of every gift line template (text before the first
+        placeholder, e.g. "Thank you for the" of "Thank you for the {gift}, {viewer}.") in the
+        tier's emotion; `speak` then starts such a line from the cache while the rest is made.
+        Templates without placeholders are cached whole. Returns the queued texts.
+        """
+        queued: list[tuple[str, str]] = []
+        tiers = gifts.get("tiers") or []
+        for tier in tiers:
+            for templates in (tier.get("lines") or {}).values():
+                queued += [(t, str(tier.get("expression", "happy"))) for t in templates]
+        first = str(tiers[0].get("expression", "happy")) if tiers else "happy"
+        for templates in (gifts.get("aggregate_lines") or {}).values():
+            queued += [(t, first) for t in templates]
+        texts: list[str] = []
+        for template, emotion in queued:
+            fixed = template.split("{", 1)[0].strip() if "{" in template else template
+            if _WORDY.search(fixed) and (fixed, emotion) not in self.fragments:
+                if "{" in template:
+                    self.fragments.add((fixed, emotion))
+                self.prewarm([fixed], emotion)
+                texts.append(fixed)
+        return texts
+
     def prewarm(self, texts: list[str], emotion: str = "happy") -> None:
         """Synthesise lines into the cache in the background (gift lines with common counts)."""
         for text in texts:
             lang = detect_language(text)
             if lang in self.engines and self._key(text, emotion) not in self.cache:
-                self._jobs.put(_Line(split_sentences(text), emotion, lang))
+                self._put(1, _Line(split_sentences(text) or [text], emotion, lang))
 
     # -- the tick side --------------------------------------------------------------------------
     def speak(self, text: str, *, reason: str, emotion: str = "neutral",
@@ -320,7 +495,8 @@ class TtsVoice(Voice):
         elif cached is not None:
             line.audio, line.synthesised = list(cached), True
         else:
-            self._jobs.put(line)
+            self._start_from_fragment(line, text, emotion)
+            self._put(0, line)
         start = max(now, self.busy_until if self.busy_until < float("inf") else now)
         guess = start + estimate_seconds(text, emotion=emotion)
         speech_id = self.ledger.speech_start(start, guess, text, self.name, reason)
@@ -332,6 +508,24 @@ class TtsVoice(Voice):
         self.busy_until = float("inf")
         self._pump()
         return handle
+
+    def _start_from_fragment(self, line: _Line, text: str, emotion: str) -> None:
+        """A line that opens with a cached fixed part starts with that audio; the rest is made
+        while it plays.
+        """
+        best = ""
+        for fixed, emo in self.fragments:
+            if emo == emotion and len(fixed) > len(best) and text.startswith(fixed) \
+                    and len(text.strip()) > len(fixed):
+                best = fixed
+        audio = self.cache.get(self._key(best, emotion)) if best else None
+        if audio is None or len(audio) != 1:
+            return
+        rest = split_sentences(text[len(best):]) or [text[len(best):].strip()]
+        line.text = " ".join(line.sentences)
+        line.sentences = [best, *rest]
+        line.audio = [audio[0]]
+        line.skip = 1
 
     def _lines(self) -> list[TtsHandle]:
         return [h for h in self.queue if isinstance(h, TtsHandle)]
@@ -399,19 +593,35 @@ class TtsVoice(Voice):
 
 def build_tts_voice(profile_path: Path, *, clock: Clock, ledger: Ledger, mixer: Mixer,
                     engines: dict[str, SpeechEngine] | None = None) -> TtsVoice:
-    """Load a profile and its engines. Raises VoiceProfileError naming what is wrong."""
+    """Load a profile and its engines. Raises VoiceProfileError naming what is wrong.
+
+    An engine that fails to load on the GPU is loaded on the CPU instead, and the log says so.
+    """
     profile = load_profile(profile_path)
     if engines is None:
         engines = {}
-        loaded: dict[str, SpeechEngine] = {}
-        for lang, (_engine, model) in profile.engines.items():
-            if model not in loaded:
-                try:
-                    loaded[model] = PiperEngine(model, device=profile.device,
-                                                base=profile_path.parent)
-                except Exception as exc:
-                    raise VoiceProfileError(
-                        f"voice profile {profile_path}: languages.{lang}.model: {model} could not "
-                        f"be loaded ({exc})") from exc
-            engines[lang] = loaded[model]
+        loaded: dict[tuple[str, str, str, str], SpeechEngine] = {}
+        for lang, spec in profile.engines.items():
+            key = (spec.engine, spec.model, spec.speaker, lang if spec.engine == "kokoro" else "")
+            if key not in loaded:
+                loaded[key] = _load_engine(profile, lang, spec)
+            engines[lang] = loaded[key]
     return TtsVoice(clock=clock, ledger=ledger, profile=profile, engines=engines, mixer=mixer)
+
+
+def _load_engine(profile: VoiceProfile, lang: str, spec: EngineSpec) -> SpeechEngine:
+    device = resolve_device(spec.engine, profile.device)
+    base = profile.path.parent
+    try:
+        return make_engine(spec, lang=lang, device=device, base=base)
+    except Exception as exc:
+        if device == "cuda":
+            log.warning("voice profile %s: languages.%s: %s on CUDA failed to load (%s); "
+                        "falling back to the CPU", profile.path, lang, spec.engine, exc)
+            try:
+                return make_engine(spec, lang=lang, device="cpu", base=base)
+            except Exception as again:
+                exc = again
+        raise VoiceProfileError(
+            f"voice profile {profile.path}: languages.{lang}.model: {spec.engine} model "
+            f"{spec.model} could not be loaded ({exc})") from exc
