@@ -17,6 +17,8 @@ from director.events import Event
 
 if TYPE_CHECKING:
     from director.engine import Director
+    from director.ledger import Ledger
+    from director.memory import ViewerMemory
     from director.showfile import Show
     from director.viewer import Viewer
 
@@ -120,12 +122,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                         reload=not args.no_reload,
                         voice_profile=Path(args.voice) if args.voice else None,
                         audio_out=Path(args.audio_out) if args.audio_out else None,
-                        headless=args.headless)
+                        headless=args.headless, avatar=args.avatar, fps=args.fps,
+                        record_video=Path(args.record_video) if args.record_video else None)
     formatter.clock = director.clock  # type: ignore[assignment]
     log.info("show '%s' (run %d, state %s)%s", show.name, director.run_number, state,
              "" if args.speed == 1 else f" at {args.speed:g}x")
-    if not args.headless:
-        log.info("no renderer window in this build yet: running headless")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_run_with_viewer(director, viewer_at, duration=args.duration))
     report = director.report()
@@ -138,6 +139,40 @@ def cmd_run(args: argparse.Namespace) -> int:
              report["ticks"]["lateness_ms"]["p99"],
              ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())) or "none")
     director.close()
+    return 0
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    """Render one avatar frame (straight alpha, transparent background) into a PNG."""
+    import re
+
+    _setup_logging("warning")
+    size = re.fullmatch(r"([1-9][0-9]{1,4})x([1-9][0-9]{1,4})", args.size)
+    if size is None:
+        print(f"director: --size must be WIDTHxHEIGHT (e.g. 1280x720), got '{args.size}'",
+              file=sys.stderr)
+        return 2
+    if not 0.0 <= args.mouth <= 1.0:
+        print("director: --mouth must be between 0 and 1", file=sys.stderr)
+        return 2
+    from PIL import Image
+
+    from renderer.scene import snapshot
+
+    try:
+        frame, scene = snapshot(avatar=args.avatar, mapping=args.mapping,
+                                expression=args.expression, mouth=args.mouth,
+                                width=int(size.group(1)), height=int(size.group(2)))
+    except RuntimeError as exc:  # no OpenGL at all
+        print(f"director: {exc}", file=sys.stderr)
+        return 1
+    kind = scene.kind
+    scene.release()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(frame, "RGBA").save(out)
+    print(f"{out}: {frame.shape[1]}x{frame.shape[0]} {kind} avatar, {args.expression}"
+          + (" (fell back to the built-in avatar)" if scene.fallback else ""))
     return 0
 
 
@@ -168,6 +203,157 @@ def cmd_say(args: argparse.Namespace) -> int:
     WavSink(Path(args.out)).close(mixer, handle.end)
     print(f"{args.out}: {handle.end - handle.start:.2f} s")
     return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    """Answer one message with the show's persona and dialogue model; print reply and emotion."""
+    import random
+    import time
+
+    from director.engine import default_state_dir
+    from director.events import Chat, Viewer
+    from director.ledger import Ledger
+    from director.memory import ViewerMemory
+    from director.moderation import Moderator
+    from director.services.dialogue import ReplyStream
+    from director.services.llm import LlmDialogue, build_dialogue
+    from director.showfile import load_show
+
+    _setup_logging("warning")
+    try:
+        show = load_show(args.show)
+    except ShowErrors as exc:
+        _print_errors(exc)
+        return 2
+    settings = dict(show.dialogue)
+    if args.model:
+        settings.update(engine="llama", model=args.model)
+    if args.engine:
+        settings["engine"] = args.engine
+    moderator = Moderator.from_settings(show.chat, show.moderation)
+    verdict = moderator.check(args.message, args.viewer)
+    if verdict is not None:
+        print(f"moderated ({verdict.rule}): {verdict.detail}; the show would not answer it")
+        return 0
+    platform, viewer_id = "cli", args.viewer
+    state = Path(args.state) if args.state else default_state_dir(Path(args.show))
+    ledger = Ledger.open(state) if (state / "ledger.sqlite3").is_file() else None
+    memory = ViewerMemory(ledger=ledger) if ledger is not None else None
+    if memory is not None:
+        known = memory.find(args.viewer)
+        if len(known) == 1:  # a viewer the show remembers: their facts go into the prompt
+            platform, viewer_id = known[0].platform, known[0].id
+    dialogue = build_dialogue(settings, show.persona, rng=random.Random(args.seed),
+                              show_path=show.path, memory=memory)
+    event = Chat(platform=platform, msg_id="cli-1", viewer=Viewer(platform, viewer_id,
+                                                                  args.viewer),
+                 text=args.message)
+    t0 = time.perf_counter()
+    try:
+        if isinstance(dialogue, LlmDialogue):
+            dialogue.prepare()
+            dialogue.loaded.wait()
+            t0 = time.perf_counter()
+        handle = dialogue.reply(event)
+        first = None
+        while not handle.done():
+            if isinstance(handle, ReplyStream) and first is None and handle.sentences:
+                first = time.perf_counter() - t0
+            time.sleep(0.005)
+        total = time.perf_counter() - t0
+        reply = handle.result
+    finally:
+        dialogue.close()
+        if ledger is not None:
+            ledger.close()
+    if reply is None:
+        print("director: no reply", file=sys.stderr)
+        return 1
+    out_verdict = moderator.check_output(reply.text)
+    if out_verdict is not None:
+        print(f"moderated reply ({out_verdict.rule}): {out_verdict.detail}; it would not be "
+              "said")
+        return 0
+    print(f"[{reply.emotion}] {reply.text}")
+    source = getattr(getattr(dialogue, "source", None), "name", dialogue.name)
+    note = ""
+    if isinstance(handle, ReplyStream):
+        note = f", first sentence {first if first is not None else total:.2f} s"
+        if handle.used_fallback:
+            note += f", persona line ({handle.ended_by or 'fallback'})"
+    print(f"({source}: {reply.language}, {total:.2f} s{note})", file=sys.stderr)
+    return 0
+
+
+def _memory_of(args: argparse.Namespace) -> tuple[Ledger, ViewerMemory] | int:
+    """(ledger, ViewerMemory) of the state named by --state or by the show, or an exit status."""
+    from director.engine import default_state_dir
+    from director.ledger import Ledger
+    from director.memory import ViewerMemory
+
+    if not args.state and not args.show:
+        print("director: name the show (its default state) or --state DIR", file=sys.stderr)
+        return 2
+    state = Path(args.state) if args.state else default_state_dir(Path(args.show))
+    if not (state / "ledger.sqlite3").is_file():
+        print(f"director: no show state at {state} (nothing remembered yet); run the show "
+              "first or pass the --state DIR it ran with", file=sys.stderr)
+        return 2
+    ledger = Ledger.open(state)
+    return ledger, ViewerMemory(ledger=ledger)
+
+
+def _pad(text: str, width: int) -> str:
+    """Left-align in a terminal column: CJK characters take two cells."""
+    import unicodedata
+
+    cells = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return text + " " * max(1, width - cells)
+
+
+def cmd_viewers(args: argparse.Namespace) -> int:
+    import datetime
+
+    opened = _memory_of(args)
+    if isinstance(opened, int):
+        return opened
+    ledger, memory = opened
+    rows = list(memory.viewers(platform=args.platform, top=args.top))
+    if not rows:
+        print("no viewers remembered" + (f" on {args.platform}" if args.platform else ""))
+    else:
+        print(f"{'viewer':<24}{'name':<16}{'visits':>6} {'chats':>6} {'gifts':>9} {'level':>5}  "
+              "last seen         facts")
+    for p in rows:
+        seen = datetime.datetime.fromtimestamp(p.last_seen).strftime("%Y-%m-%d %H:%M")
+        facts = "; ".join(memory.facts(p.platform, p.id, limit=3))
+        print(f"{_pad(p.key, 24)}{_pad(p.name, 16)}{p.visits:>6} {p.chats:>6} {p.gift_total:>9.2f} "
+              f"{p.level:>5}  {seen}  {facts}")
+    ledger.close()
+    return 0
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    opened = _memory_of(args)
+    if isinstance(opened, int):
+        return opened
+    ledger, memory = opened
+    found = memory.find(args.viewer)
+    status = 0
+    if not found:
+        print(f"director: no viewer '{args.viewer}' (give a name or platform:id, see "
+              "`director viewers`)", file=sys.stderr)
+        status = 2
+    elif len(found) > 1:
+        print(f"director: {len(found)} viewers are called '{args.viewer}': "
+              f"{', '.join(p.key for p in found)}; forget one by platform:id", file=sys.stderr)
+        status = 2
+    else:
+        memory.forget(found[0].platform, found[0].id)
+        print(f"forgot {found[0].key} ({found[0].name}): profile and facts deleted, name and "
+              "text blanked in the event log")
+    ledger.close()
+    return status
 
 
 def _viewer_address(show: Show, args: argparse.Namespace) -> tuple[str, int] | int | None:
@@ -360,8 +546,26 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--audio-out", help="record the show's audio (the program mix) to this WAV")
     run.add_argument("--voice", help="speak with this voice profile (voices/NAME.yaml) instead "
                      "of the show's voice")
+    run.add_argument("--avatar", help="avatar to draw: 'builtin', a Live2D model file or an "
+                     "avatar mapping (avatars/NAME.yaml); default: the show's avatar.model")
+    run.add_argument("--fps", type=float, choices=[30.0, 60.0], default=None,
+                     help="frames per second the avatar renderer draws (default: the show's, 30)")
+    run.add_argument("--record-video", help="record the avatar (with the show's audio when the "
+                     "voice records it) to this video file (.mp4)")
     _viewer_options(run)
     run.set_defaults(func=cmd_run)
+
+    snap = sub.add_parser("snapshot", help="render one avatar frame to a PNG (transparent "
+                          "background)")
+    snap.add_argument("--avatar", default="builtin", help="'builtin', a Live2D model file or an "
+                      "avatar mapping (avatars/NAME.yaml)")
+    snap.add_argument("--mapping", default="", help="avatar mapping YAML for a model file")
+    snap.add_argument("--expression", default="neutral", help="neutral, happy, excited, shy, "
+                      "surprised, sad or whisper")
+    snap.add_argument("--mouth", type=float, default=0.0, help="mouth open level 0..1")
+    snap.add_argument("--size", default="1280x720", help="frame size WIDTHxHEIGHT")
+    snap.add_argument("--out", required=True, help="PNG file to write")
+    snap.set_defaults(func=cmd_snapshot)
 
     say = sub.add_parser("say", help="speak one line with a voice profile into a WAV file")
     say.add_argument("text", help="what to say")
@@ -398,6 +602,33 @@ def build_parser() -> argparse.ArgumentParser:
     listen.add_argument("--log-level", default="info",
                         choices=["debug", "info", "warning", "error"])
     listen.set_defaults(func=cmd_listen)
+
+    viewers = sub.add_parser("viewers", help="list the viewers a show remembers")
+    viewers.add_argument("show", nargs="?", help="show file (its default state folder)")
+    viewers.add_argument("--state", help="state folder the show ran with")
+    viewers.add_argument("--platform", help="only viewers on this platform")
+    viewers.add_argument("--top", type=int, default=None, help="only the first N (biggest "
+                         "supporters first)")
+    viewers.set_defaults(func=cmd_viewers)
+
+    forget = sub.add_parser("forget", help="delete everything a show remembers about a viewer")
+    forget.add_argument("viewer", help="viewer name, or platform:id")
+    forget.add_argument("show", nargs="?", help="show file (its default state folder)")
+    forget.add_argument("--state", help="state folder the show ran with")
+    forget.set_defaults(func=cmd_forget)
+
+    chat = sub.add_parser("chat", help="answer one chat message in persona (the show's "
+                          "dialogue model) and print the reply and its emotion")
+    chat.add_argument("show", help="show file (YAML)")
+    chat.add_argument("message", help="the viewer's message")
+    chat.add_argument("--viewer", default="viewer", help="the viewer's name (a viewer the show "
+                      "remembers brings their facts into the prompt)")
+    chat.add_argument("--model", help="a GGUF file to use instead of the show's model")
+    chat.add_argument("--engine", choices=["llama", "openai", "templates"],
+                      help="override dialogue.engine")
+    chat.add_argument("--state", help="state folder for viewer memory (default: the show's)")
+    chat.add_argument("--seed", type=int, default=7, help="sampling seed")
+    chat.set_defaults(func=cmd_chat)
 
     tree = sub.add_parser("tree", help="print a show's tree with node paths and places")
     tree.add_argument("show")

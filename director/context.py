@@ -13,6 +13,7 @@ from director.clock import Clock
 from director.events import Event, Like
 from director.gifts import GiftQueue
 from director.ledger import Ledger, key_of
+from director.memory import ViewerMemory
 from director.segments import SegmentBook
 from director.services.stage import Stage
 from director.showfile import Show
@@ -78,6 +79,7 @@ class ShowContext:
     interrupts: dict[str, Any] = field(default_factory=dict)  # rules in force (show or segment)
     handled: dict[str, int] = field(default_factory=dict)  # outcome -> count, this run
     reactions: list[tuple[str, float]] = field(default_factory=list)  # (kind, latency) this tick
+    memory: ViewerMemory | None = None  # viewer profiles and facts (director.memory)
 
     def claim(self, events: Iterable[Event], by: str) -> None:
         now = self.clock.now()

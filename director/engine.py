@@ -19,13 +19,14 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import random
 import signal
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import platformdirs
 import py_trees
@@ -43,18 +44,24 @@ from director.ledger import Ledger
 from director.listeners import listener_kinds
 from director.listeners.base import Listener
 from director.listeners.sim import SimListener
+from director.memory import ViewerMemory
+from director.moderation import Moderator
 from director.reload import Swap, apply_swaps, plan_swaps
 from director.report import build_report
 from director.segments import SegmentBook
-from director.services.audio import DeviceSink, Mixer, WavSink
+from director.services.audio import MOUTH_FULL_RMS, DeviceSink, Mixer, WavSink
 from director.services.avatar import Avatar
 from director.services.dialogue import TemplateResponder
+from director.services.llm import build_dialogue
 from director.services.obs_ws import make_obs
 from director.services.stage import Stage
 from director.services.tts import TtsVoice, VoiceProfileError, build_tts_voice
 from director.services.voice import SubtitlesVoice, Voice
 from director.showfile import Show, load_show
 from director.stats import LatencyStats
+
+if TYPE_CHECKING:
+    from renderer.process import RendererProcess
 
 log = logging.getLogger("director")
 
@@ -77,7 +84,8 @@ class Director:
                  events_file: Path | None = None, seed: int = 7,
                  listeners: list[Listener] | None = None, reload: bool = True,
                  voice_profile: Path | None = None, audio_out: Path | None = None,
-                 headless: bool = True) -> None:
+                 headless: bool = True, avatar: str | None = None, fps: float | None = None,
+                 record_video: Path | None = None) -> None:
         self.show = show
         self.speed = speed
         self.period = 1.0 / TICK_HZ
@@ -92,14 +100,27 @@ class Director:
         self.audio_out = audio_out
         self.headless = headless
         self._device: DeviceSink | None = None
+        self.renderer = self._make_renderer(avatar, fps, record_video)
+        self.renderer_status: dict[str, Any] = {}
         self.stage = Stage(
             voice=self._make_voice(voice_profile),
-            dialogue=TemplateResponder(show.persona, self.rng), avatar=Avatar(),
-            obs=make_obs(show.obs))
+            dialogue=TemplateResponder(show.persona, self.rng),
+            avatar=Avatar(renderer=self.renderer),
+            obs=make_obs(show.obs), audio=self.audio)
         self.ctx = ShowContext(
             show=show, clock=self.clock, bb=self.bb, ledger=self.ledger, stage=self.stage,
             gifts=GiftQueue(show.gifts, show.tier_of), chat=ChatPool(show.chat),
             crowd=CrowdQueue(), segments=SegmentBook(show.segments, self.ledger), rng=self.rng)
+        # facts are only taken from text the show's moderator lets through
+        self.memory = ViewerMemory(
+            ledger=self.ledger, clock=self.clock,
+            allow_fact=lambda text, name: self.ctx.chat.moderator.check(text, name) is None)
+        self.ctx.memory = self.memory
+        # the show's model (or its template lines in replays faster than real time)
+        self.stage.dialogue = build_dialogue(
+            show.dialogue, show.persona, rng=self.rng, show_path=show.path, memory=self.memory,
+            realtime=speed == 1.0)
+        self._moderate(show)
         self.root = build_tree(show.tree, self.ctx)
         self.swaps: list[Swap] = []
         self.reload_enabled = reload
@@ -117,6 +138,12 @@ class Director:
         self.started_real = 0.0
         self.run_seconds = 0.0
         self.listeners = listeners if listeners is not None else self._listeners(events_file)
+        self.barge_ins = 0
+        from director.listeners.mic import MicListener  # here: `import director` stays light
+
+        for listener in self.listeners:
+            if isinstance(listener, MicListener):
+                listener.on_voice_start = self.barge_in
         requeued = self.ledger.unfinished()
         for event in requeued:
             self._route(event, event.received)
@@ -134,14 +161,91 @@ class Director:
         subtitles = SubtitlesVoice(clock=self.clock, ledger=self.ledger, rate=settings["rate"])
         if profile is None and settings["engine"] != "tts":
             return subtitles
+        if profile is None and os.environ.get("DIRECTOR_VOICE") == "subtitles":
+            log.info("DIRECTOR_VOICE=subtitles: lines are shown as subtitles, not spoken")
+            return subtitles  # test suites that replay shows far faster than a voice can speak
         if profile is None:
             beside = self.show.path.parent / settings["profile"]
             profile = beside if beside.is_file() else Path(settings["profile"])
         try:
-            return build_tts_voice(profile, clock=self.clock, ledger=self.ledger, mixer=self.audio)
+            voice = build_tts_voice(profile, clock=self.clock, ledger=self.ledger, mixer=self.audio)
         except VoiceProfileError as exc:
             log.error("%s; the show goes on with the subtitles voice", exc)
             return subtitles
+        voice.prewarm_gifts(self.show.gifts)  # on the voice's worker, after any line to speak
+        return voice
+
+    def _moderate(self, show: Show) -> None:
+        """The show's full moderation (lists, homophones, links, numbers, injection) for chat."""
+        try:
+            self.ctx.chat.moderator = Moderator.from_settings(show.chat, show.moderation)
+        except ValueError as exc:  # a word file vanished since loading: keep the plain words
+            log.error("%s; moderation goes on with chat.banned_words only", exc)
+
+    def _make_renderer(self, avatar: str | None, fps: float | None,
+                       record_video: Path | None) -> RendererProcess | None:
+        """The avatar renderer process, when something will show its frames.
+
+        Headless runs start one only for a sink (a recording, a virtual camera, the browser
+        source); a run with a window always does (the preview window when a display exists).
+        A model that cannot be used is reported here, and the built-in avatar is drawn instead.
+        """
+        from renderer.mapping import MappingError, resolve_avatar
+        from renderer.process import RendererConfig, RendererProcess
+
+        settings = self.show.avatar
+        sinks: dict[str, Any] = {"preview": False}
+        if not self.headless and settings["preview"] not in (False, "off", "no"):
+            sinks["preview"] = settings["preview"]
+        for key in ("virtual_camera", "browser_source"):
+            if settings[key]:
+                sinks[key] = settings[key]
+        record = record_video or (Path(settings["record_video"]) if settings["record_video"]
+                                  else None)
+        if record is not None:
+            sinks["record_video"] = {"path": str(record), "origin": self.offset}
+        if self.headless and not any(sinks.values()):
+            return None
+        model = avatar or settings["model"]
+        mapping = settings["mapping"] if avatar is None else ""
+        if model != "builtin":
+            model, mapping = (self._beside_show(model),
+                              self._beside_show(mapping) if mapping else "")
+            try:
+                resolve_avatar(model, mapping)
+            except MappingError as exc:
+                log.error("%s; the show goes on with the built-in avatar", exc)
+                model, mapping = "builtin", ""
+        width, _, height = settings["size"].partition("x")
+        return RendererProcess(config=RendererConfig(
+            avatar=model, mapping=mapping, width=int(width), height=int(height),
+            fps=float(fps or settings["fps"]), sinks=sinks, seed=self.run_number,
+            log_level=logging.getLogger("director").getEffectiveLevel()))
+
+    def _mux_recording(self) -> None:
+        """Put the show's audio (--audio-out) into the avatar recording, when both were made."""
+        record = self.renderer.config.sinks.get("record_video") if self.renderer else None
+        if not record or self.audio_out is None or not self.audio_out.is_file():
+            return
+        from renderer.sinks import mux_audio
+
+        video = Path(record["path"])
+        try:
+            mux_audio(video, self.audio_out, video,
+                      audio_offset_s=self.audio.origin - float(record["origin"]))
+        except Exception as exc:  # the silent video is still there
+            log.error("could not add the audio to %s: %s", video, exc)
+
+    def _beside_show(self, name: str) -> str:
+        beside = self.show.path.parent / name
+        return str(beside if beside.exists() else Path(name))
+
+    def _publish_avatar(self) -> None:
+        """Send the avatar state and the mouth level (now and just ahead) to the renderer."""
+        now = self.clock.now()
+        ahead = [min(1.0, v / MOUTH_FULL_RMS) for v in self.audio.envelope(now, now + 0.25)]
+        self.stage.avatar.publish(now=now, mouth=self.audio.mouth(now), mouth_ahead=ahead,
+                                  speed=self.speed)
 
     def _listeners(self, events_file: Path | None) -> list[Listener]:
         if events_file is not None:
@@ -167,6 +271,10 @@ class Director:
             event = replace(event, received=now)
         if not self.ledger.record(event):
             return False
+        try:
+            self.memory.observe(event)  # in the ledger's open batch: no extra commit
+        except Exception:  # memory is a nicety: a fault must not lose the event
+            log.exception("viewer memory could not record %s", event.msg_id)
         self._route(event, now)
         return True
 
@@ -247,6 +355,9 @@ class Director:
         for kind, latency in ctx.reactions:
             self.reaction["gift" if kind in GIFT_KINDS else "chat"].add(latency)
         self.stage.poll()
+        if self.renderer is not None:
+            self._publish_avatar()
+            self.renderer.poll()
         if self.show.obs["subtitles"]:
             self._subtitle_line()
         self._name_interrupters()
@@ -311,9 +422,19 @@ class Director:
 
     def apply_show(self, new: Show) -> None:
         ctx = self.ctx
+        old = self.show
         self.show = ctx.show = new
+        if (new.dialogue, new.persona) != (old.dialogue, old.persona):
+            # a new persona or model: new replies use it; a reply in hand finishes on the old one
+            previous = self.stage.dialogue
+            self.stage.dialogue = build_dialogue(
+                new.dialogue, new.persona, rng=self.rng, show_path=new.path, memory=self.memory,
+                realtime=self.speed == 1.0)
+            previous.close(wait=False)
+            self.stage.dialogue.prepare()
         ctx.gifts.configure(new.gifts, new.tier_of)
         ctx.chat.configure(new.chat)
+        self._moderate(new)
         ctx.segments.configure(new.segments)
         self.bb.declare(new.keys)
         self.swaps = plan_swaps(self.root, new.tree) if new.tree is not None else []
@@ -336,8 +457,12 @@ class Director:
         end = None if duration is None else self.offset + duration
         self.started_real = time.perf_counter()
         self.stage.obs.start()
+        self.stage.dialogue.prepare()  # the model loads in the background while the show starts
         if not self.headless:
             self._device = DeviceSink.open(self.audio, self.clock.now)
+        if self.renderer is not None:
+            self._publish_avatar()
+            self.renderer.start()
         try:
             n = 0
             while not self.stopping:
@@ -376,6 +501,9 @@ class Director:
                 self._device = None
             if self.audio_out is not None:
                 WavSink(self.audio_out).close(self.audio, self.clock.now())
+            if self.renderer is not None:
+                self.renderer_status = await asyncio.to_thread(self.renderer.stop)
+                self._mux_recording()
             self.ledger.end_run(self.clock.now())
             await asyncio.to_thread(self.stage.obs.close)  # stops streaming if the show started it
 
@@ -387,6 +515,19 @@ class Director:
         except Exception:  # a listener must never stop the show
             log.exception("listener %s failed; the show goes on without it", listener.name)
 
+    def barge_in(self) -> None:
+        """The operator started talking (the mic heard a voice): the line being said fades out.
+
+        Lines queued behind it still play; the tree answers the operator first when their words
+        arrive as an urgent speech event.
+        """
+        now = self.clock.now()
+        for line in list(self.stage.voice.queue):
+            if not line.done() and line.start <= now and getattr(line, "started", True):
+                line.cancel()
+                self.barge_ins += 1
+                log.info("barge-in: the operator is talking; cut %r", line.text[:40])
+
     def stop(self) -> None:
         self.stopping = True
 
@@ -396,10 +537,14 @@ class Director:
             show=self.show.name, ledger=self.ledger, duration_s=self.clock.now(),
             ticks=self.ticks, tick_cost=self.tick_cost, lateness=self.lateness,
             run_seconds=show_seconds,
-            extra={"run": self.run_number, "reaction_ms": {
-                k: v.summary_ms() for k, v in self.reaction.items()}})
+            extra={"run": self.run_number, "barge_ins": self.barge_ins, "reaction_ms": {
+                k: v.summary_ms() for k, v in self.reaction.items()},
+                **({"renderer": self.renderer_status} if self.renderer_status else {})})
 
     def close(self) -> None:
+        if self.renderer is not None and not self.renderer.stopping:
+            self.renderer.stop()
+        self.stage.dialogue.close()
         if isinstance(self.stage.voice, TtsVoice):
             self.stage.voice.close()
         self.stage.obs.close()

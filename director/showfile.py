@@ -89,6 +89,23 @@ CHAT = Record({
     "pool_size": Field(Int(minimum=1), "most chat messages kept as reply candidates", default=200),
 }, doc="chat selection and moderation")
 
+MODERATION = Record({
+    "default_lists": Field(Bool(), "use the shipped zh/en banned-word lists", default=True),
+    "word_files": Field(ListOf(Str(non_empty=True)), "more banned-word files (one a line, '#' "
+                        "comments, ' ~' = also homophones), relative to the show", default=[]),
+    "allow": Field(ListOf(Str(non_empty=True)), "words this show lets through although a list "
+                   "bans them", default=[]),
+    "homophones": Field(Bool(), "catch Chinese banned words written with same-sounding "
+                        "characters or pinyin (needs pypinyin)", default=True),
+    "links": Field(Bool(), "moderate links and web addresses", default=True),
+    "allowed_domains": Field(ListOf(Str(non_empty=True)), "links to these domains pass",
+                             default=[]),
+    "phones": Field(Bool(), "moderate phone numbers and off-platform contact ids",
+                    default=True),
+    "injection": Field(Bool(), "moderate attempts to steer the model ('ignore previous "
+                       "instructions', '你现在是', 'system prompt')", default=True),
+}, doc="moderation rules for chat, usernames and the model's replies")
+
 INTERRUPTS = Record({
     "gift_tier": Field(Int(minimum=1), "gifts of this tier or above may interrupt", default=3),
     "super_chat": Field(Bool(), "super chats may interrupt", default=True),
@@ -123,6 +140,12 @@ SEGMENT = Record({
 PERSONA = Record({
     "name": Field(Str(non_empty=True), "the avatar's name", required=True),
     "description": Field(Str(), "who the avatar is", default=""),
+    "personality": Field(Str(), "character traits, for the dialogue model's prompt", default=""),
+    "style": Field(Str(), "how the avatar speaks (the dialogue model's prompt)", default=""),
+    "catchphrases": Field(ListOf(Str(non_empty=True)), "phrases the avatar sometimes uses",
+                          default=[]),
+    "rules": Field(ListOf(Str(non_empty=True)), "rules the dialogue model must keep to",
+                   default=[]),
     "topics": Field(ListOf(Str(non_empty=True)), "topics for self-talk", default=[]),
     "languages": Field(ListOf(Str(pattern=LANG), min_items=1), "languages the avatar speaks",
                        default=["en"]),
@@ -149,6 +172,37 @@ IDLE = Record({
                            default=20.0),
 })
 
+DIALOGUE = Record({
+    "engine": Field(Choice("auto", "llama", "openai", "templates"),
+                    "who writes replies: 'llama' (a local GGUF through llama.cpp), 'openai' (an "
+                    "OpenAI-compatible server), 'templates' (the persona's reply lines); 'auto' is "
+                    "'llama' with the default model when it is installed, else 'templates'",
+                    default="auto"),
+    "model": Field(Str(), "llama: GGUF file (relative to the show file or the working folder; "
+                   "empty: the default model in assets/models/); openai: the model name sent",
+                   default=""),
+    "n_gpu_layers": Field(Int(minimum=-1), "layers offloaded to the GPU (-1: all)", default=0),
+    "n_ctx": Field(Int(minimum=256, maximum=131072), "context length in tokens", default=2048),
+    "n_threads": Field(Int(minimum=0), "CPU threads (0: all cores but one, leaving the "
+                       "voice and the renderer a core)", default=0),
+    "chat_format": Field(Str(), "llama-cpp-python chat format for a GGUF without a chat template "
+                         "(chatml, llama-3, gemma, ...); empty: the file's own template",
+                         default=""),
+    "url": Field(Str(), "openai: server base URL, e.g. http://127.0.0.1:8080/v1", default=""),
+    "api_key_env": Field(Str(), "openai: environment variable holding the API key (if any)",
+                         default="DIRECTOR_LLM_API_KEY"),
+    "max_tokens": Field(Int(minimum=8, maximum=4096), "most tokens generated per reply",
+                        default=96),
+    "temperature": Field(Number(minimum=0, maximum=2), "sampling temperature", default=0.7),
+    "timeout_s": Field(Number(minimum=0.5), "a reply not finished by then ends at its last "
+                       "sentence (or is a persona line if nothing came)", default=10.0),
+    "max_sentences": Field(Int(minimum=1, maximum=20), "most sentences in a reply", default=2),
+    "max_chars": Field(Int(minimum=20, maximum=4000), "most characters in a reply (CJK "
+                       "characters count two)", default=140),
+    "history": Field(Int(minimum=0, maximum=20), "recent exchanges (in the message's language) "
+                     "included in the prompt", default=2),
+}, short="engine", doc="the dialogue model")
+
 VOICE = Record({
     "engine": Field(Choice("subtitles", "tts"), "voice engine; 'subtitles' writes lines with real "
                     "timing, 'tts' speaks them with the voice profile's engines",
@@ -159,7 +213,23 @@ VOICE = Record({
 }, short="engine", doc="the voice")
 
 AVATAR = Record({
-    "model": Field(Str(non_empty=True), "'builtin' or a Live2D model file", default="builtin"),
+    "model": Field(Str(non_empty=True), "'builtin', a Live2D model file (.model.json or "
+                   ".model3.json) or an avatar mapping (avatars/NAME.yaml); relative to the show "
+                   "file or the working folder", default="builtin"),
+    "mapping": Field(Str(), "avatar mapping YAML for a Live2D model file (expressions, motions, "
+                     "parameter ids); default: NAME.avatar.yaml beside the model, else the "
+                     "standard ids", default=""),
+    "fps": Field(Number(minimum=1, maximum=60), "frames per second the renderer draws (30 or 60)",
+                 default=30),
+    "size": Field(Str(pattern=r"[1-9][0-9]{1,4}x[1-9][0-9]{1,4}"), "frame size WIDTHxHEIGHT",
+                  default="1280x720"),
+    "preview": Field(AnyValue(), "preview window: 'auto' (when a display exists and the run is "
+                     "not --headless), true or false", default="auto"),
+    "virtual_camera": Field(AnyValue(), "send frames to a virtual camera (true, or settings for "
+                            "renderer.sinks)", default=False),
+    "browser_source": Field(AnyValue(), "serve frames to OBS's browser source (true, or "
+                            "settings for renderer.sinks)", default=False),
+    "record_video": Field(Str(), "record the avatar to this video file (.mp4)", default=""),
 }, short="model")
 
 def _platform_records() -> dict[str, Record]:
@@ -223,9 +293,12 @@ SHOW_FIELDS: dict[str, Field] = {
     "platforms": Field(ListOf(PLATFORM), "listeners that feed events", default=[]),
     "obs": Field(OBS, "OBS control", default=None),
     "viewer": Field(VIEWER, "the live viewer web page", default=None),
+    "dialogue": Field(DIALOGUE, "the dialogue model for chat replies", default=None),
     "currency": Field(CURRENCY, "the currency gift values are counted in", default=None),
     "gifts": Field(GIFTS, "gift tiers and reactions", default=None),
     "chat": Field(CHAT, "chat selection and moderation", default=None),
+    "moderation": Field(MODERATION, "moderation rules (chat.banned_words adds words)",
+                        default=None),
     "interrupts": Field(INTERRUPTS, "what may interrupt a segment", default=None),
     "segments": Field(ListOf(SEGMENT), "scheduled segments", default=[]),
     "idle": Field(IDLE, "idle performance", default=None),
@@ -309,6 +382,8 @@ class Show:
     files: list[Path] = field(default_factory=list)  # every file the show was read from
     viewer: dict[str, Any] = field(default_factory=lambda: {
         "enabled": True, "host": "127.0.0.1", "port": 8765})
+    moderation: dict[str, Any] = field(default_factory=dict)  # MODERATION, word files resolved
+    dialogue: dict[str, Any] = field(default_factory=lambda: {"engine": "templates"})
 
     @property
     def tiers(self) -> list[dict[str, Any]]:
@@ -436,6 +511,19 @@ def load_show(path: str | Path) -> Show:
             plat["events"] = events_path
         platforms.append(plat)
 
+    moderation = _section(checked, "moderation")
+    mod_node = raw.get("moderation")
+    word_files = []
+    for index, name in enumerate(moderation.get("word_files") or []):
+        files_node = mod_node.get("word_files") if isinstance(mod_node, YMap) else None
+        place = files_node.item_place(index) if isinstance(files_node, YList) else raw.place
+        word_path = (path.parent / name).resolve()
+        if not word_path.is_file():
+            ck.add(MissingFile(place, f"banned-word file not found: {name}",
+                               f"looked for {word_path}"))
+        word_files.append(word_path)
+    moderation["word_files"] = word_files
+
     all_keys = dict(BUILTIN_KEYS)
     all_keys.update(keys)
     tree = None
@@ -455,5 +543,7 @@ def load_show(path: str | Path) -> Show:
         money=Money(base=currency["base"], rates=currency["rates"]),
         gifts=gifts, chat=_section(checked, "chat"), interrupts=interrupts,
         segments=sorted(segments, key=lambda s: s.at), idle=_section(checked, "idle"),
-        keys=keys, tree=tree, files=files, viewer=_section(checked, "viewer"),
+        keys=keys, tree=tree, files=[*files, *word_files], viewer=_section(checked, "viewer"),
+        moderation=moderation,
+        dialogue=_section(checked, "dialogue"),
     )

@@ -74,7 +74,8 @@ def test_mic_turns_spoken_wavs_into_speech_events(wavs: dict[str, Path]) -> None
     assert mic.finished and mic.state == "finished" and mic.errors == 0, mic.last_error
     assert mic.voice_starts == 2
     texts = [e.text.lower() for e in emit.events]
-    assert len(texts) == 2 and "tell us a story about the" in texts[0] and "tonight" in texts[1], texts
+    assert len(texts) == 2, texts
+    assert "tell us a story about the" in texts[0] and "tonight" in texts[1], texts
     event = emit.events[0]
     assert isinstance(event, Speech) and event.language == "en" and event.platform == "mic"
     assert (event.viewer.id, event.viewer.name) == ("operator", "Host")
