@@ -222,6 +222,21 @@ class Director:
             fps=float(fps or settings["fps"]), sinks=sinks, seed=self.run_number,
             log_level=logging.getLogger("director").getEffectiveLevel()))
 
+    async def _first_frame(self, *, timeout: float) -> None:
+        """Wait (without blocking the loop) until the renderer drew its first frame."""
+        assert self.renderer is not None
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < timeout:
+            if self.renderer.status().get("frames", 0) > 0 or not self.renderer.alive():
+                break
+            self._publish_avatar()
+            await asyncio.sleep(0.05)
+        else:
+            log.warning("the avatar renderer drew no frame within %.0f s; the show starts "
+                        "without waiting for it", timeout)
+            return
+        log.info("avatar renderer ready in %.1f s", time.perf_counter() - t0)
+
     def _mux_recording(self) -> None:
         """Put the show's audio (--audio-out) into the avatar recording, when both were made."""
         record = self.renderer.config.sinks.get("record_video") if self.renderer else None
@@ -455,14 +470,17 @@ class Director:
         sim = isinstance(self.clock, SimClock)
         pace = self.period / self.speed if sim else self.period
         end = None if duration is None else self.offset + duration
+        if self.renderer is not None:
+            # the avatar is up before the first line, so viewers (and a recording) see the show
+            # from its start; the model loads after, not competing with the renderer's start-up
+            self._publish_avatar()
+            self.renderer.start()
+            await self._first_frame(timeout=15.0)
         self.started_real = time.perf_counter()
         self.stage.obs.start()
         self.stage.dialogue.prepare()  # the model loads in the background while the show starts
         if not self.headless:
             self._device = DeviceSink.open(self.audio, self.clock.now)
-        if self.renderer is not None:
-            self._publish_avatar()
-            self.renderer.start()
         try:
             n = 0
             while not self.stopping:
