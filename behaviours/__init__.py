@@ -9,11 +9,12 @@ from behaviours.asmr import AsmrSegment
 from behaviours.base import ShowBehaviour
 from behaviours.chat import ReplyChat
 from behaviours.gifts import ThankCrowd, ThankGifts
+from behaviours.greet import GreetRegulars
 from behaviours.idle import IdlePerformance
 from director.kinds import NodeKind
 
 BEHAVIOURS: tuple[type[ShowBehaviour], ...] = (
-    ThankGifts, ThankCrowd, ReplyChat, AsmrSegment, IdlePerformance,
+    ThankGifts, ThankCrowd, GreetRegulars, ReplyChat, AsmrSegment, IdlePerformance,
     Speak, Emote, Wait, SetKey, Scene, Effect, SetText,
 )
 
