@@ -67,9 +67,19 @@ def mouth_at(state: dict[str, Any], now: float) -> float:
 
 
 # -- the renderer process -----------------------------------------------------------------------
+class _ChildFormatter(logging.Formatter):
+    """The show's log layout (director.cli), without a show clock: the renderer has none."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = f"{'':9} {record.levelname.lower():7} renderer: {record.getMessage()}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
 def _setup_child_logging(level: int) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s renderer: %(message)s"))
+    handler.setFormatter(_ChildFormatter())
     root = logging.getLogger("director")
     root.handlers[:] = [handler]
     root.setLevel(level)
