@@ -201,9 +201,10 @@ def vary_messages(persona: dict[str, Any], *, line: str, language: str,
     """A thank-you line said in the persona's own words (names and numbers kept)."""
     return [{"role": "system", "content": system_prompt(persona, max_sentences=max_sentences)},
             {"role": "user", "content": (
-                f"Say this thank-you in your own words, keeping every name and number exactly: "
-                f"{quote(line)}. Answer in {language_name(language)}, starting with an emotion "
-                "tag.")}]
+                f"Rewrite this thank-you line in your own words: {quote(line)}. Keep every "
+                "name, number and word in curly braces (like {viewer}) exactly as written. "
+                f"Answer in {language_name(language)}, starting with an emotion tag, e.g. "
+                "[happy] ...")}]
 
 
 def _lang_of(text: str, default: str) -> str:
