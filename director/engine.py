@@ -192,6 +192,7 @@ class Director:
         """
         from renderer.mapping import MappingError, resolve_avatar
         from renderer.process import RendererConfig, RendererProcess
+        from renderer.sinks import has_display
 
         settings = self.show.avatar
         sinks: dict[str, Any] = {"preview": False}
@@ -206,6 +207,13 @@ class Director:
             sinks["record_video"] = {"path": str(record), "origin": self.offset}
         if self.headless and not any(sinks.values()):
             return None
+        if not self.headless and not has_display() and not any(
+                value for key, value in sinks.items() if key != "preview"):
+            # no screen for the preview (a server, a container): frames go to OBS's browser
+            # source instead of nowhere, and the log prints its address
+            log.info("no display for the avatar's preview window; serving it as an OBS browser "
+                     "source instead (avatar.browser_source)")
+            sinks["browser_source"], sinks["preview"] = True, False
         model = avatar or settings["model"]
         mapping = settings["mapping"] if avatar is None else ""
         if model != "builtin":
