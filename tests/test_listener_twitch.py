@@ -349,7 +349,9 @@ async def run_until(tw: TwitchListener, sink: RecordingEmit, done: Callable[[], 
         return tw.state
     finally:
         task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        # a listener that ignores cancellation would hang the show's shutdown: fail, not hang
+        done, _ = await asyncio.wait({task}, timeout=10)
+        assert done, f"listener ignored cancellation: state {tw.state}"
 
 
 @pytest.fixture(autouse=True)

@@ -501,10 +501,12 @@ class TwitchListener(ConnectionListener):
     async def _connect(self, http: aiohttp.ClientSession, url: str, number: int,
                        queue: asyncio.Queue[_Item]) -> _Connection:
         # a short close timeout: a dead peer never answers the close frame
-        ws = await asyncio.wait_for(
-            http.ws_connect(url, autoping=True,
-                            timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=2.0)),
-            self.request_timeout_s)
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that lands
+        # as the awaited result arrives, and the listener would outlive the show's shutdown
+        async with asyncio.timeout(self.request_timeout_s):
+            ws = await http.ws_connect(
+                url, autoping=True,
+                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=2.0))
         return _Connection(number, ws, queue)
 
     async def session(self, emit: Emit) -> None:
@@ -520,7 +522,8 @@ class TwitchListener(ConnectionListener):
                 subscribed = False
                 while True:
                     try:
-                        number, msg = await asyncio.wait_for(queue.get(), self.silence_s)
+                        async with asyncio.timeout(self.silence_s):
+                            number, msg = await queue.get()
                     except TimeoutError:
                         raise ConnectionError(f"no message from Twitch for {self.silence_s:.1f} s "
                                               "(keepalive missed): connection dead") from None
