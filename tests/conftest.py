@@ -1,4 +1,4 @@
-"""Shared fixtures: project paths, and a harness factory that closes its ledgers."""
+"""Shared fixtures: project paths, an open ledger, and a harness factory that closes its ledgers."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from director.ledger import Ledger
 from director.testing import ShowHarness
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,6 +22,15 @@ os.environ.setdefault("DIRECTOR_VOICE", "subtitles")
 @pytest.fixture
 def root() -> Path:
     return ROOT
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    """A ledger in this test's folder with a run started (test_ledger.py has its own)."""
+    led = Ledger.open(tmp_path / "state")
+    led.start_run("test")
+    yield led
+    led.close()
 
 
 @pytest.fixture

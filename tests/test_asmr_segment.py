@@ -4,7 +4,6 @@ and when the segment resumes. Everything is read back from the show's real progr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -92,14 +91,6 @@ def test_bed_and_triggers_follow_the_segment_and_dip_smoothly_on_a_gift(h: ShowH
     trig = mixer.render(taps[0], taps[0] + 1.0, layers=("triggers",))
     assert rms(trig[:, 0]) > 3 * rms(trig[:, 1]) > 0
     assert mixer.gain_at("triggers", cut + DIP_S + 0.01) == 0.0
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    led = Ledger.open(tmp_path / "state")
-    led.start_run("test")
-    yield led
-    led.close()
 
 
 def test_whispered_lines_are_low_passed_and_panned(ledger: Ledger) -> None:

@@ -5,7 +5,6 @@ profile that names the local model folder. Skipped only when the `[coqui]` extra
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -44,14 +43,6 @@ def build_random_vits(folder: Path) -> None:
     folder.mkdir(parents=True)
     torch.save({"model": model.state_dict()}, folder / "model.pth")
     config.save_json(str(folder / "config.json"))
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    led = Ledger.open(tmp_path / "state")
-    led.start_run("test")
-    yield led
-    led.close()
 
 
 @needs_tts

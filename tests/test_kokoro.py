@@ -27,14 +27,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SAKURA = ROOT / "voices" / "sakura.yaml"
 
 
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    led = Ledger.open(tmp_path / "state")
-    led.start_run("test")
-    yield led
-    led.close()
-
-
 def test_long_phonemes_are_cut_after_punctuation() -> None:
     text = "a" * 300 + ", " + "b" * 300 + ". " + "c" * 700
     pieces = chunk_phonemes(text, limit=500)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -36,14 +36,6 @@ SAKURA = ROOT / "voices" / "sakura.yaml"
 def tone(seconds: float) -> np.ndarray:
     t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
     return (0.5 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    led = Ledger.open(tmp_path / "state")
-    led.start_run("test")
-    yield led
-    led.close()
 
 
 def make_voice(ledger: Ledger,
