@@ -20,7 +20,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from director.clock import Clock
@@ -32,6 +32,31 @@ Emit = Callable[[Event], bool]  # returns False for a duplicate (already in the 
 
 class ListenerConfigError(Exception):
     """The platform refused us for a reason retrying fast will not fix (bad room, bad token)."""
+
+
+class FrameError(ValueError):
+    """A message that does not have the shape the platform documents; the text says what."""
+
+
+# -- reading decoded JSON: the JSON platforms' decoders (Twitch, YouTube) share these ------------
+
+def json_obj(parent: Mapping[str, Any], key: str, what: str) -> dict[str, Any]:
+    value = parent.get(key)
+    if not isinstance(value, dict):
+        raise FrameError(f"{what} has no '{key}' object")
+    return value
+
+
+def json_text(parent: Mapping[str, Any], key: str, what: str) -> str:
+    value = parent.get(key)
+    if not isinstance(value, str) or not value:
+        raise FrameError(f"{what} has no '{key}' text")
+    return value
+
+
+def json_opt_text(parent: Mapping[str, Any], key: str, default: str = "") -> str:
+    value = parent.get(key)
+    return value if isinstance(value, str) else default
 
 
 class Pricing:

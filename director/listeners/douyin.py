@@ -63,16 +63,18 @@ import aiohttp
 
 from director.clock import Clock
 from director.events import Chat, Enter, Event, Follow, Gift, Like, Membership, Money, Viewer
-from director.listeners.base import Backoff, ConnectionListener, Emit, ListenerConfigError
+from director.listeners.base import (
+    Backoff,
+    ConnectionListener,
+    Emit,
+    FrameError,
+    ListenerConfigError,
+)
 from director.listeners.protowire import Message, ProtoError, encode
 from director.spec import Duration, Field, Str
 
 PLATFORM = "douyin"
 MAX_INFLATED = 8 << 20  # a push frame is a few KiB; anything near this is hostile or broken
-
-
-class FrameError(ValueError):
-    """A frame that is not what the protocol says (bad gzip, oversized payload)."""
 
 
 def gunzip(data: bytes, *, limit: int = MAX_INFLATED) -> bytes:

@@ -52,10 +52,14 @@ from director.listeners.base import (
     Backoff,
     ConnectionListener,
     Emit,
+    FrameError,
     Listener,
     ListenerConfigError,
     Pricing,
 )
+from director.listeners.base import json_obj as _obj
+from director.listeners.base import json_opt_text as _opt_text
+from director.listeners.base import json_text as _text
 from director.spec import Choice, Field, ListOf, MapOf, Number, Str
 
 PLATFORM = "twitch"
@@ -80,10 +84,6 @@ CLOSE_REASONS = {
     4007: "invalid reconnect",
 }
 ANONYMOUS = "anonymous"
-
-
-class FrameError(ValueError):
-    """A WebSocket message that does not have the documented shape; the text says what."""
 
 
 class Prices(Pricing):
@@ -120,25 +120,6 @@ class Frame:
 
 
 # -- decoding (pure) ------------------------------------------------------------------------------
-
-def _obj(parent: Mapping[str, Any], key: str, what: str) -> dict[str, Any]:
-    value = parent.get(key)
-    if not isinstance(value, dict):
-        raise FrameError(f"{what} has no '{key}' object")
-    return value
-
-
-def _text(parent: Mapping[str, Any], key: str, what: str) -> str:
-    value = parent.get(key)
-    if not isinstance(value, str) or not value:
-        raise FrameError(f"{what} has no '{key}' text")
-    return value
-
-
-def _opt_text(parent: Mapping[str, Any], key: str) -> str:
-    value = parent.get(key)
-    return value if isinstance(value, str) else ""
-
 
 MAX_COUNT = 10**9  # above any real number of bits, subs or months; keeps money arithmetic exact
 

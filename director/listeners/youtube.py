@@ -62,20 +62,20 @@ from director.listeners.base import (
     Backoff,
     ConnectionListener,
     Emit,
+    FrameError,
     Listener,
     ListenerConfigError,
     Pricing,
 )
+from director.listeners.base import json_obj as _obj
+from director.listeners.base import json_opt_text as _opt_text
+from director.listeners.base import json_text as _text
 from director.spec import Bool, Duration, Field, Number, Str
 
 PLATFORM = "youtube"
 DEFAULT_INTERVAL_S = 5.0  # when a page does not say (the API usually asks for 1-5 s)
 MESSAGES_PATH = "/youtube/v3/liveChat/messages"
 VIDEOS_PATH = "/youtube/v3/videos"
-
-
-class FrameError(ValueError):
-    """A response or chat item that does not have the documented shape; the text says what."""
 
 
 class Prices(Pricing):
@@ -96,25 +96,6 @@ class Prices(Pricing):
 
 
 # -- decoding (pure) ------------------------------------------------------------------------------
-
-def _obj(parent: dict[str, Any], key: str, what: str) -> dict[str, Any]:
-    value = parent.get(key)
-    if not isinstance(value, dict):
-        raise FrameError(f"{what} has no '{key}' object")
-    return value
-
-
-def _text(parent: dict[str, Any], key: str, what: str) -> str:
-    value = parent.get(key)
-    if not isinstance(value, str) or not value:
-        raise FrameError(f"{what} has no '{key}' text")
-    return value
-
-
-def _opt_text(parent: dict[str, Any], key: str, default: str = "") -> str:
-    value = parent.get(key)
-    return value if isinstance(value, str) else default
-
 
 MAX_COUNT = 10**15  # above any real amount (a billion units in micros); keeps floats exact
 
