@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from director.errors import DirectorError, ShowErrors
 from director.events import Event
+from director.logfmt import setup_logging
 
 if TYPE_CHECKING:
     from director.engine import Director
@@ -23,32 +24,6 @@ if TYPE_CHECKING:
     from director.viewer import Viewer
 
 log = logging.getLogger("director")
-
-
-class _ShowTimeFormatter(logging.Formatter):
-    def __init__(self) -> None:
-        super().__init__()
-        self.clock = None
-
-    def format(self, record: logging.LogRecord) -> str:
-        stamp = f"{self.clock.now():8.2f}s" if self.clock is not None else "   -    "
-        name = record.name.removeprefix("director.").removeprefix("director")
-        where = f" {name}" if name else ""
-        text = f"{stamp} {record.levelname.lower():7}{where}: {record.getMessage()}"
-        if record.exc_info:
-            text += "\n" + self.formatException(record.exc_info)
-        return text
-
-
-def _setup_logging(level: str) -> _ShowTimeFormatter:
-    handler = logging.StreamHandler(sys.stderr)
-    formatter = _ShowTimeFormatter()
-    handler.setFormatter(formatter)
-    root = logging.getLogger("director")
-    root.handlers[:] = [handler]
-    root.setLevel(getattr(logging, level.upper(), logging.INFO))
-    root.propagate = False
-    return formatter
 
 
 def _print_errors(exc: ShowErrors) -> None:
@@ -101,7 +76,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from director.report import write_report
     from director.showfile import load_show
 
-    formatter = _setup_logging(args.log_level)
+    formatter = setup_logging(args.log_level)
     try:
         show = load_show(args.show)
     except ShowErrors as exc:
@@ -124,7 +99,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                         audio_out=Path(args.audio_out) if args.audio_out else None,
                         headless=args.headless, avatar=args.avatar, fps=args.fps,
                         record_video=Path(args.record_video) if args.record_video else None)
-    formatter.clock = director.clock  # type: ignore[assignment]
+    formatter.clock = director.clock
     log.info("show '%s' (run %d, state %s)%s", show.name, director.run_number, state,
              "" if args.speed == 1 else f" at {args.speed:g}x")
     with contextlib.suppress(KeyboardInterrupt):
@@ -146,7 +121,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     """Render one avatar frame (straight alpha, transparent background) into a PNG."""
     import re
 
-    _setup_logging("warning")
+    setup_logging("warning")
     size = re.fullmatch(r"([1-9][0-9]{1,4})x([1-9][0-9]{1,4})", args.size)
     if size is None:
         print(f"director: --size must be WIDTHxHEIGHT (e.g. 1280x720), got '{args.size}'",
@@ -184,7 +159,7 @@ def cmd_say(args: argparse.Namespace) -> int:
     from director.services.audio import Mixer, WavSink
     from director.services.tts import VoiceProfileError, build_tts_voice
 
-    _setup_logging("warning")
+    setup_logging("warning")
     clock, mixer = SimClock(), Mixer()
     with tempfile.TemporaryDirectory() as state:
         ledger = Ledger.open(Path(state))
@@ -219,7 +194,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from director.services.llm import LlmDialogue, build_dialogue
     from director.showfile import load_show
 
-    _setup_logging("warning")
+    setup_logging("warning")
     try:
         show = load_show(args.show)
     except ShowErrors as exc:
@@ -407,7 +382,7 @@ def cmd_view(args: argparse.Namespace) -> int:
     from director.engine import Director
     from director.showfile import load_show
 
-    _setup_logging(args.log_level)
+    setup_logging(args.log_level)
     try:
         show = load_show(args.show)
     except ShowErrors as exc:
@@ -468,7 +443,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
     from director.listeners import listener_kinds, platform_records
     from director.spec import Checker
 
-    _setup_logging(args.log_level)
+    setup_logging(args.log_level)
     kinds = listener_kinds()
     if args.platform not in kinds:
         from director.spec import did_you_mean

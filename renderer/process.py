@@ -24,11 +24,11 @@ import math
 import multiprocessing
 import os
 import signal
-import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from director.logfmt import setup_logging
 from renderer.channel import Channel, SlotTooSmall
 
 if TYPE_CHECKING:
@@ -67,25 +67,6 @@ def mouth_at(state: dict[str, Any], now: float) -> float:
 
 
 # -- the renderer process -----------------------------------------------------------------------
-class _ChildFormatter(logging.Formatter):
-    """The show's log layout (director.cli), without a show clock: the renderer has none."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        text = f"{'':9} {record.levelname.lower():7} renderer: {record.getMessage()}"
-        if record.exc_info:
-            text += "\n" + self.formatException(record.exc_info)
-        return text
-
-
-def _setup_child_logging(level: int) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_ChildFormatter())
-    root = logging.getLogger("director")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
-
-
 def _make_sinks(settings: dict[str, Any]) -> Sinks | None:
     """The frame sinks the settings ask for (renderer.sinks), or None when there are none."""
     from renderer.sinks import Sinks, SinkSettingsError, make_sinks
@@ -102,7 +83,7 @@ def _make_sinks(settings: dict[str, Any]) -> Sinks | None:
 def renderer_main(config: dict[str, Any], channel_name: str, parent_pid: int) -> None:
     """Entry point of the renderer process: draw frames until told to stop or orphaned."""
     cfg = RendererConfig(**config)
-    _setup_child_logging(cfg.log_level)
+    setup_logging(cfg.log_level, source="renderer")
     channel = Channel.attach(channel_name)
     running = [True]
 
